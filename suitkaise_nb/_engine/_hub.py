@@ -1,0 +1,138 @@
+"""The event hub: one daemon thread per parent that waits on everything at once.
+
+::
+
+    zygote control socket ──┐
+    child channel 1 ────────┤           ┌─► ProcessHandle.on_frames → model → observers
+    child channel 2 ────────┼─ epoll ───┼─► PoolCore.on_frames    → calls  → observers
+    pool worker channels ───┤           └─► Launcher.on_control    → spares, exit reports
+    wakeup pipe ────────────┘  (call_soon from other threads)
+
+No polling: the thread sleeps in ``select`` until a socket is readable (or writable while a
+write is queued). Work from other threads reaches it through :meth:`Hub.call_soon`, which
+writes one byte to the wakeup pipe. A callback that raises is logged and does not stop the
+hub.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ._wire import AsyncConn
+
+log = logging.getLogger("suitkaise_nb")
+
+Callback = Callable[[int], None]
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._thread: threading.Thread | None = None
+        self._ident: int | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="suitkaise_nb-hub", daemon=True)
+        self._thread.start()
+
+    @property
+    def in_hub_thread(self) -> bool:
+        return threading.get_ident() == self._ident
+
+    def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the hub thread (at once when already on it)."""
+        if self.in_hub_thread:
+            self._safe(fn, args)
+            return
+        self._calls.append((fn, args))
+        try:
+            os.write(self._wake_w, b"\0")
+        except (BlockingIOError, OSError):
+            pass
+
+    # -- registration (hub thread) -------------------------------------------------------------
+    def watch(self, fileobj: Any, callback: Callback, write: bool = False) -> None:
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if write else 0)
+        try:
+            self._sel.modify(fileobj, events, callback)
+        except KeyError:
+            self._sel.register(fileobj, events, callback)
+
+    def unwatch(self, fileobj: Any) -> None:
+        try:
+            self._sel.unregister(fileobj)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def add_conn(self, conn: AsyncConn) -> None:
+        """Watch ``conn`` for frames; called from any thread."""
+
+        def on_event(mask: int) -> None:
+            if mask & selectors.EVENT_WRITE and conn.flush():
+                if not conn.eof and not conn.closed:
+                    self.watch(conn.sock, on_event, write=False)
+            if mask & selectors.EVENT_READ:
+                conn.on_readable()
+                if conn.eof:
+                    self.unwatch(conn.sock)
+
+        conn._hub_cb = on_event  # type: ignore[attr-defined]
+        self.call_soon(self.watch, conn.sock, on_event, conn.has_pending_writes)
+
+    def want_write(self, conn: AsyncConn) -> None:
+        cb = getattr(conn, "_hub_cb", None)
+        if cb is not None:
+            self.call_soon(self._watch_write, conn, cb)
+
+    def _watch_write(self, conn: AsyncConn, cb: Callback) -> None:
+        if conn.closed or conn.eof:
+            return
+        if conn.has_pending_writes:
+            self.watch(conn.sock, cb, write=True)
+
+    def remove_conn(self, conn: AsyncConn) -> None:
+        self.call_soon(self.unwatch, conn.sock)
+
+    # -- loop --------------------------------------------------------------------------------
+    def _safe(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("suitkaise_nb hub callback %r failed", fn)
+
+    def _loop(self) -> None:
+        self._ident = threading.get_ident()
+        sel = self._sel
+        calls = self._calls
+        while not self._stopping:
+            try:
+                ready = sel.select()
+            except InterruptedError:
+                continue
+            except OSError:
+                log.exception("suitkaise_nb hub select failed")
+                continue
+            for key, mask in ready:
+                if key.data is None:
+                    try:
+                        while os.read(self._wake_r, 4096):
+                            pass
+                    except (BlockingIOError, OSError):
+                        pass
+                    continue
+                self._safe(key.data, (mask,))
+            while calls:
+                fn, args = calls.popleft()
+                self._safe(fn, args)

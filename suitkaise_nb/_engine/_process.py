@@ -1,0 +1,599 @@
+"""Skprocess: a class whose lifecycle runs in another process.
+
+The same object plays two parts:
+
+* in the parent it is a handle: ``start()`` ships it by value to a warm child, and ``wait``,
+  ``result``, ``tell``, ``listen``, ``stop``, ``kill`` act on that child through a
+  :class:`_ParentHandle` (kept in ``self._sk``, never shipped);
+* in the child it is the real thing: the lifecycle loop calls its sections, and ``tell``,
+  ``listen`` and ``stop`` talk to the parent through the child runtime (also ``self._sk``).
+
+The user's ``__init__`` needs no ``super().__init__()``: ``Skprocess.__new__`` gives every
+instance its ``process_config``, run counter and timers before ``__init__`` runs.
+
+Lifecycle methods are wrapped in a descriptor so that ``process.__run__.timer`` is this
+instance's timer for that section (``process.timers.run``).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from typing import Any
+
+from .._config import config
+from .._modifiers import DeadlineExpired, modifiable, remaining
+from .._timing._timer import Sktimer
+from . import _events, _serial
+from ._child import K_BATCH, K_BOOT_ERROR, K_FINAL, K_START, K_STOP, K_TELL, ChildRuntime
+from ._config import ProcessConfig
+from ._errors import (
+    SECTION_NAMES,
+    ProcessCrashedError,
+    ProcessError,
+    ResultTimeoutError,
+)
+from ._launcher import Launcher, Spare, describe_exit, track, untrack
+from ._model import ProcessModel, ProcessState, ProcessTimers
+from ._wire import AsyncConn, Frame
+
+_RUNTIME_ATTRS = ("_sk", "timers", "error")
+
+
+class _Section:
+    """Descriptor around a lifecycle method: ``obj.__run__`` is callable and has ``.timer``."""
+
+    __slots__ = ("func", "name")
+
+    def __init__(self, func: Any, name: str) -> None:
+        self.func = func
+        self.name = name
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return self
+        return _BoundSection(self, obj)
+
+    def __call__(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        return self.func(obj, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.func, name)
+
+    def __reduce__(self) -> Any:
+        return (_Section, (self.func, self.name))
+
+
+class _BoundSection:
+    __slots__ = ("obj", "section")
+
+    def __init__(self, section: _Section, obj: Any) -> None:
+        self.section = section
+        self.obj = obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.section.func(self.obj, *args, **kwargs)
+
+    @property
+    def timer(self) -> Sktimer:
+        """This instance's :class:`Sktimer` for this section."""
+        timer: Sktimer = getattr(self.obj.timers, self.section.name)
+        return timer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.section.func, name)
+
+    def __repr__(self) -> str:
+        return f"<lifecycle section {type(self.obj).__name__}.{SECTION_NAMES[self.section.name]}>"
+
+
+def _init_runtime(obj: Skprocess) -> None:
+    d = obj.__dict__
+    d["process_config"] = ProcessConfig()
+    d["_current_run"] = 0
+    d["timers"] = ProcessTimers()
+    d["error"] = None
+    d["_sk"] = None
+
+
+def _in_kernel() -> bool:
+    app = sys.modules.get("ipykernel.kernelapp")
+    if app is None:
+        return False
+    try:
+        return bool(app.IPKernelApp.initialized())
+    except Exception:
+        return False
+
+
+def capture_default() -> bool:
+    if config.capture_output is not None:
+        return config.capture_output
+    return _in_kernel()
+
+
+_env_at_start = dict(os.environ)
+
+
+def child_header(entry: str, **extra: Any) -> dict[str, Any]:
+    """What every child needs to look like its parent."""
+    env = {k: v for k, v in os.environ.items() if _env_at_start.get(k) != v}
+    env.update({k: None for k in _env_at_start if k not in os.environ})
+    header: dict[str, Any] = {
+        "entry": entry,
+        "sys_path": list(sys.path),
+        "cwd": os.getcwd(),
+        "env": env,
+        "flush_interval": config.flush_interval,
+        "capture": capture_default(),
+    }
+    header.update(extra)
+    return header
+
+
+def send_start(
+    conn: AsyncConn, header: dict[str, Any], data: bytes, bufs: list[Any], fds: list[int]
+) -> None:
+    conn.send(K_START, pickle.dumps(header, protocol=5), [data, *bufs], fds)
+
+
+class _ParentHandle:
+    """Parent-side runtime of one started process (lives in ``proc._sk``)."""
+
+    def __init__(self, proc: Skprocess, model: ProcessModel) -> None:
+        self.proc_ref = weakref.ref(proc)
+        self.model = model
+        self.spare: Spare | None = None
+        self.conn: AsyncConn | None = None
+        self.launcher: Launcher | None = None
+        self.ended = threading.Event()
+        self.cond = threading.Condition(threading.Lock())
+        self.inbox: deque[Any] = deque()
+        self.outcome: tuple[str, Any, ProcessError | None] | None = None
+        self.killed = False
+        self.stop_sent = False
+
+    # -- hub thread ------------------------------------------------------------------------------
+    def on_frames(self, frames: list[Frame]) -> None:
+        model = self.model
+        for f in frames:
+            kind = f.kind
+            if kind == K_BATCH:
+                self._apply_batch(pickle.loads(f.main))
+            elif kind == K_TELL:
+                try:
+                    msg = _serial.loads(f.main, f.buffers, f.fds)
+                except Exception as exc:
+                    msg = ProcessError(f"a message from the child could not be read: {exc!r}")
+                with self.cond:
+                    self.inbox.append(msg)
+                    self.cond.notify()
+                if _events.has_observers("process_message"):
+                    _events.emit(
+                        "process_message",
+                        _events.ProcessMessage(model, "from_child", msg, time.time()),
+                    )
+            elif kind == K_FINAL:
+                try:
+                    self.outcome = _serial.loads(f.main, f.buffers, f.fds)
+                except Exception as exc:
+                    err = ProcessError(f"the child's result could not be read: {exc!r}")
+                    self.outcome = ("error", None, err)
+            elif kind == K_BOOT_ERROR:
+                msg, text = pickle.loads(f.main)
+                self.outcome = ("error", None, ProcessError(msg, remote_traceback=text))
+
+    def _apply_batch(self, batch: tuple[Any, ...]) -> None:
+        state, section, run, lives_left, samples, out = batch
+        model = self.model
+        model.section = section
+        model.run = run
+        model.lives_left = lives_left
+        if samples:
+            timers = model.timers
+            for name, values in samples.items():
+                if self._feed_timers:
+                    t = getattr(timers, name)
+                    for v in values:
+                        t.add_time(v)
+        if state is not None and not model.state.ended:
+            new = ProcessState(state)
+            if new is not model.state and not (
+                new is ProcessState.RUNNING and model.state is ProcessState.STOPPING
+            ):
+                self._set_state(new)
+        if samples or section is not None:
+            _events.emit(
+                "process_progress",
+                _events.ProcessProgress(model, run, section, lives_left, samples),
+            )
+        if out:
+            if _events.has_observers("process_output"):
+                for stream, text in out:
+                    _events.emit("process_output", _events.ProcessOutput(model, stream, text))
+            else:
+                for stream, text in out:
+                    target = sys.stdout if stream == "stdout" else sys.stderr
+                    try:
+                        target.write(text)
+                        target.flush()
+                    except Exception:
+                        pass
+
+    _feed_timers = True
+
+    def _set_state(self, new: ProcessState) -> None:
+        old = self.model.state
+        self.model.state = new
+        _events.emit("process_state", _events.ProcessStateChanged(self.model, new.value, old.value))
+
+    def on_eof(self) -> None:
+        pass
+
+    def on_exit(self, code: int) -> None:
+        """The child is gone (hub thread): settle the final state."""
+        conn = self.conn
+        if conn is not None and not conn.eof:
+            conn.on_readable()  # read what it wrote before exiting
+        model = self.model
+        model.exitcode = code
+        model.end_mono = time.monotonic()
+        model.section = None
+        if self.outcome is not None:
+            kind, value, err = self.outcome
+            if kind == "ok":
+                model.result = value
+                state = ProcessState.FINISHED
+            else:
+                model.result = value if kind == "handled" else None
+                model.error = err
+                state = ProcessState.FAILED
+        elif self.killed:
+            state = ProcessState.KILLED
+            model.error = ProcessError(
+                f"{model.name} (pid {model.pid}) was killed with kill(); it has no result"
+            )
+        else:
+            model.error = ProcessCrashedError(
+                f"{model.name} (pid {model.pid}) died without reporting a result: "
+                f"{describe_exit(code)}, during run {model.run}",
+                pid=model.pid,
+                exitcode=code,
+                current_run=model.run,
+            )
+            state = ProcessState.FAILED
+        proc = self.proc_ref()
+        if proc is not None:
+            proc.__dict__["error"] = model.error
+            proc.__dict__["_current_run"] = model.run
+        self._set_state(state)
+        self._close()
+        with self.cond:
+            self.cond.notify_all()
+        self.ended.set()
+        _events.emit(
+            "process_ended", _events.ProcessEnded(model, state.value, model.result, model.error)
+        )
+        if proc is not None:
+            untrack(proc)
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            if self.launcher is not None:
+                self.launcher.hub.unwatch(self.conn.sock)
+            self.conn.close()
+        if self.spare is not None and self.spare.pidfd is not None:
+            try:
+                os.close(self.spare.pidfd)
+            except OSError:
+                pass
+
+    # -- any thread --------------------------------------------------------------------------
+    def send(self, kind: int, data: bytes, bufs: Any = (), fds: Any = ()) -> None:
+        if self.conn is None or self.ended.is_set():
+            raise ProcessError(f"{self.model.name} is {self.model.state.value}; cannot send to it")
+        try:
+            self.conn.send(kind, data, bufs, fds)
+        except OSError as exc:
+            raise ProcessError(f"{self.model.name} cannot be reached: {exc}") from exc
+
+    def signal(self, sig: int) -> None:
+        if self.spare is not None and not self.ended.is_set():
+            Launcher.signal(self.spare, sig)
+
+
+class Skprocess:
+    """Base class of a process with a lifecycle. Subclass it and define ``__run__``.
+
+    Optional sections: ``__prerun__``, ``__postrun__`` (around every run), ``__onfinish__``
+    (once, at the end), ``__result__`` (its value is what ``result()`` returns) and
+    ``__error__`` (called when lives run out, with ``self.error`` set; its value is returned by
+    ``result()`` instead of raising).
+
+    Configure in ``__init__`` through ``self.process_config`` (no ``super().__init__()``
+    needed): ``runs``, ``join_in``, ``lives``, ``timeouts.<section>``.
+    """
+
+    process_config: ProcessConfig
+    timers: ProcessTimers
+    error: BaseException | None
+    _current_run: int
+    _sk: Any
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Skprocess:
+            raise TypeError("Skprocess is a base class: subclass it and define __run__")
+        obj = object.__new__(cls)
+        _init_runtime(obj)
+        return obj
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, dunder in SECTION_NAMES.items():
+            attr = cls.__dict__.get(dunder)
+            if attr is not None and not isinstance(attr, _Section):
+                if not callable(attr):
+                    raise TypeError(f"{cls.__qualname__}.{dunder} must be a method")
+                setattr(cls, dunder, _Section(attr, name))
+
+    # -- pickling: the runtime never travels ---------------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for k in _RUNTIME_ATTRS:
+            state.pop(k, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        _init_runtime(self)
+        self.__dict__.update(state)
+
+    # -- introspection ------------------------------------------------------------------------------
+    @property
+    def _handle(self) -> _ParentHandle | None:
+        sk = self.__dict__.get("_sk")
+        return sk if isinstance(sk, _ParentHandle) else None
+
+    @property
+    def _child(self) -> ChildRuntime | None:
+        sk = self.__dict__.get("_sk")
+        return sk if isinstance(sk, ChildRuntime) else None
+
+    @property
+    def process_state(self) -> ProcessState:
+        """created, starting, running, stopping, finished, failed or killed."""
+        h = self._handle
+        if h is not None:
+            return h.model.state
+        return ProcessState.RUNNING if self._child is not None else ProcessState.CREATED
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None before ``start()``)."""
+        h = self._handle
+        if h is not None:
+            return h.model.pid
+        return os.getpid() if self._child is not None else None
+
+    @property
+    def current_run(self) -> int:
+        """Completed runs; live in the parent while the child works."""
+        h = self._handle
+        if h is not None:
+            return h.model.run
+        return self._current_run
+
+    @property
+    def is_alive(self) -> bool:
+        """True from ``start()`` until the child has exited."""
+        h = self._handle
+        if h is not None:
+            return not h.ended.is_set()
+        return self._child is not None
+
+    @property
+    def process_timer(self) -> Sktimer:
+        """Aggregate timer of prerun + run + postrun per iteration (``timers.full_run``)."""
+        return self.timers.full_run
+
+    @property
+    def model(self) -> ProcessModel | None:
+        """The observable model the views read (None before ``start()``)."""
+        h = self._handle
+        return h.model if h is not None else None
+
+    # -- control -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the lifecycle in a child process; returns at once."""
+        if self._child is not None:
+            raise ProcessError("start() cannot be called inside the child process")
+        if self._handle is not None:
+            raise ProcessError(
+                f"{type(self).__name__} was already started (it is "
+                f"{self._handle.model.state.value}); create a new instance to run it again"
+            )
+        cls = type(self)
+        from ._child import section_functions
+
+        if section_functions(cls)["run"] is None:
+            raise TypeError(f"{cls.__qualname__} must define __run__")
+        with _serial.collecting_fds() as fds:
+            data, bufs = _serial.dumps(self, what=cls.__name__)
+        launcher = Launcher.get()
+        model = ProcessModel(cls.__name__, self.process_config, self.timers)
+        handle = _ParentHandle(self, model)
+        handle.launcher = launcher
+        model.handle_ref = weakref.ref(self)
+        model.state = ProcessState.STARTING
+        self.__dict__["_sk"] = handle
+        spare = launcher.take(1)[0]
+        handle.spare = spare
+        model.pid = spare.pid
+        model.started_at = time.time()
+        model.start_mono = time.monotonic()
+        conn = AsyncConn(spare.sock, handle.on_frames, handle.on_eof, launcher.hub.want_write)
+        handle.conn = conn
+        launcher.watch_exit(spare.pid, handle.on_exit)
+        track(self)
+        try:
+            send_start(conn, child_header("suitkaise_nb._engine._child:run_process"), data, bufs, fds)
+        except OSError:
+            pass  # the exit report will say what happened
+        launcher.hub.add_conn(conn)
+        _events.emit("process_started", _events.ProcessStarted(model, self))
+
+    def stop(self) -> None:
+        """Graceful stop: finish the current section, then ``__onfinish__`` and ``__result__``.
+
+        Works from the parent and from inside the process."""
+        rt = self._child
+        if rt is not None:
+            rt.stop_requested = True
+            return
+        h = self._handle
+        if h is None:
+            raise ProcessError(f"{type(self).__name__} was never started; nothing to stop")
+        if h.ended.is_set() or h.stop_sent:
+            return
+        h.stop_sent = True
+        try:
+            h.send(K_STOP, b"")
+        except ProcessError:
+            return
+        if h.model.state in (ProcessState.STARTING, ProcessState.RUNNING):
+            launcher = h.launcher
+            assert launcher is not None
+            launcher.hub.call_soon(h._set_state, ProcessState.STOPPING)
+
+    def kill(self) -> None:
+        """Kill the child at once: no cleanup, no result. Returns when it is gone."""
+        if self._child is not None:
+            os.kill(os.getpid(), signal.SIGKILL)
+        h = self._handle
+        if h is None:
+            raise ProcessError(f"{type(self).__name__} was never started; nothing to kill")
+        if h.ended.is_set():
+            return
+        h.killed = True
+        h.signal(signal.SIGKILL)
+        h.ended.wait(5.0)
+
+    def _shutdown_at_exit(self) -> None:
+        h = self._handle
+        if h is not None and not h.ended.is_set():
+            h.killed = True
+            h.signal(signal.SIGKILL)
+
+    @modifiable(timeout_error=ResultTimeoutError)
+    def wait(self, timeout: float | None = None, *, _deadline: float | None = None) -> bool:
+        """Block until the process has ended; False when ``timeout`` seconds pass first."""
+        h = self._require_handle("wait")
+        if _deadline is not None:
+            if not h.ended.wait(remaining(_deadline)):
+                raise DeadlineExpired()
+            return True
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+        return h.ended.wait(timeout)
+
+    @modifiable(timeout_error=ResultTimeoutError)
+    def result(self, *, _deadline: float | None = None) -> Any:
+        """The value of ``__result__`` (waits for the end).
+
+        Raises the section's error (``RunError``...) when the process failed and has no
+        ``__error__``; returns ``__error__``'s value when it has one.
+        """
+        h = self._require_handle("result")
+        if not h.ended.wait(remaining(_deadline)):
+            raise DeadlineExpired()
+        model = h.model
+        if model.state is ProcessState.FINISHED:
+            return model.result
+        if h.outcome is not None and h.outcome[0] == "handled":
+            return model.result
+        err = model.error
+        assert err is not None
+        raise _fresh(err)
+
+    @modifiable(timeout_error=ResultTimeoutError)
+    def run(self, *, _deadline: float | None = None) -> Any:
+        """``start()``, wait for the end, return ``result()``."""
+        self.start()
+        return self.result(_deadline=_deadline)
+
+    def tell(self, obj: Any) -> None:
+        """Send ``obj`` to the other side (parent → child or child → parent); never blocks."""
+        rt = self._child
+        if rt is not None:
+            rt.tell(obj)
+            return
+        h = self._require_handle("tell")
+        with _serial.collecting_fds() as fds:
+            data, bufs = _serial.dumps(obj, what="the message")
+        h.send(K_TELL, data, bufs, fds)
+        if _events.has_observers("process_message"):
+            _events.emit(
+                "process_message", _events.ProcessMessage(h.model, "to_child", obj, time.time())
+            )
+
+    @modifiable(timeout_error=ResultTimeoutError)
+    def listen(self, timeout: float | None = None, *, _deadline: float | None = None) -> Any:
+        """The next message from the other side; None when ``timeout`` passes first.
+
+        After the process ended, messages it sent are still returned, then None at once.
+        """
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+        if _deadline is not None:
+            left = remaining(_deadline)
+            timeout = left if timeout is None else min(timeout, left or 0.0)
+        rt = self._child
+        if rt is not None:
+            msg = rt.listen(timeout)
+        else:
+            h = self._require_handle("listen")
+            msg = _listen_parent(h, timeout)
+        if msg is None and _deadline is not None and remaining(_deadline) == 0:
+            raise DeadlineExpired()
+        return msg
+
+    def _require_handle(self, what: str) -> _ParentHandle:
+        h = self._handle
+        if h is None:
+            raise ProcessError(f"{type(self).__name__}.{what}() needs start() first")
+        return h
+
+    def __repr__(self) -> str:
+        h = self._handle
+        if h is None:
+            return f"<{type(self).__name__} Skprocess {self.process_state.value}>"
+        m = h.model
+        runs = m.runs if m.runs is not None else "∞"
+        return f"<{type(self).__name__} Skprocess pid={m.pid} {m.state.value} run {m.run}/{runs}>"
+
+
+def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with h.cond:
+        while not h.inbox:
+            if h.ended.is_set():
+                return None
+            if deadline is None:
+                h.cond.wait()
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                h.cond.wait(left)
+        return h.inbox.popleft()
+
+
+def _fresh(err: BaseException) -> BaseException:
+    """Raise a stored error again without growing its traceback every time."""
+    err.__traceback__ = None
+    return err

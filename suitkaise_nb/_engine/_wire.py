@@ -1,0 +1,384 @@
+"""Framed messages over AF_UNIX stream sockets, with file-descriptor passing.
+
+One frame::
+
+    ┌──────────────── header (15 bytes, little endian) ───────────────┐
+    │ kind u8 │ nfds u16 │ nbuf u32 │ main_len u64 │ nbuf × u64 lens  │ main │ buf0 │ buf1 …
+    └─────────────────────────────────────────────────────────────────┘
+
+``main`` is usually a pickle; ``buf*`` are its pickle-5 out-of-band buffers, written straight
+from the sender's memory and received into one preallocated bytearray, so a 100 MB numpy array
+is copied by the kernel and nowhere else. ``nfds`` descriptors travel as SCM_RIGHTS with the
+first byte of the frame.
+
+Two ends use this module:
+
+* :class:`BlockingConn` in children (one thread reads, any thread writes under a lock);
+* :class:`AsyncConn` in the parent's hub thread: reads never block, writes queue when the peer
+  is slow so that the hub (and a parent ``tell()``) never stalls on a busy child.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import os
+import select
+import socket
+import struct
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+HEADER = struct.Struct("<BHIQ")
+_ANC_FDS = 64
+_ANC_SIZE = socket.CMSG_SPACE(_ANC_FDS * array.array("i").itemsize)
+_RECV_CHUNK = 1 << 18
+_BIG = 1 << 16  # bodies above this are received into their own buffer
+
+Buffer = bytes | bytearray | memoryview
+
+
+class Frame(NamedTuple):
+    kind: int
+    main: Buffer
+    buffers: list[memoryview]
+    fds: list[int]
+
+
+def encode(kind: int, main: Buffer, buffers: Sequence[Buffer] = (), nfds: int = 0) -> list[Buffer]:
+    """Return the parts of one frame, ready for ``sendmsg`` (no copy of main or buffers)."""
+    lens = [memoryview(b).nbytes for b in buffers]
+    head = HEADER.pack(kind, nfds, len(lens), memoryview(main).nbytes)
+    if lens:
+        head += struct.pack(f"<{len(lens)}Q", *lens)
+    parts: list[Buffer] = [head]
+    if memoryview(main).nbytes:
+        parts.append(main)
+    parts.extend(b for b, n in zip(buffers, lens, strict=True) if n)
+    return parts
+
+
+def _fd_anc(fds: Sequence[int]) -> list[tuple[int, int, bytes]]:
+    if not fds:
+        return []
+    return [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+
+
+def _advance(parts: list[memoryview], n: int) -> list[memoryview]:
+    while n:
+        first = parts[0]
+        if n >= first.nbytes:
+            n -= first.nbytes
+            parts.pop(0)
+        else:
+            parts[0] = first[n:]
+            n = 0
+    return parts
+
+
+def send_parts(sock: socket.socket, parts: Sequence[Buffer], fds: Sequence[int] = ()) -> None:
+    """Send every part on a blocking socket; the descriptors go with the first byte."""
+    views = [memoryview(p).cast("B") for p in parts]
+    anc = _fd_anc(fds)
+    while views:
+        sent = sock.sendmsg(views[:512], anc)
+        anc = []
+        views = _advance(views, sent)
+
+
+class FrameReader:
+    """Incremental frame parser fed by ``recvmsg``; handles fds and large bodies."""
+
+    __slots__ = ("_big", "_big_meta", "_big_pos", "_buf", "_fds", "_pos")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+        self._fds: deque[int] = deque()
+        self._big: bytearray | None = None
+        self._big_pos = 0
+        self._big_meta: tuple[int, int, int, tuple[int, ...]] | None = None
+
+    def recv_once(self, sock: socket.socket) -> bool:
+        """Read once from ``sock``. Returns False at EOF. May raise BlockingIOError."""
+        if self._big is not None:
+            n = sock.recv_into(memoryview(self._big)[self._big_pos :])
+            if n == 0:
+                return False
+            self._big_pos += n
+            return True
+        data, anc, _flags, _addr = sock.recvmsg(_RECV_CHUNK, _ANC_SIZE)
+        for level, typ, cdata in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fds = array.array("i")
+                fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+                self._fds.extend(fds)
+        if not data:
+            return False
+        if self._pos and self._pos == len(self._buf):
+            self._buf = bytearray(data)
+            self._pos = 0
+        else:
+            self._buf += data
+        return True
+
+    def frames(self) -> list[Frame]:
+        """Every complete frame parsed so far."""
+        out: list[Frame] = []
+        while True:
+            if self._big is not None:
+                if self._big_pos < len(self._big):
+                    break
+                out.append(self._finish_big())
+                continue
+            buf, pos = self._buf, self._pos
+            avail = len(buf) - pos
+            if avail < HEADER.size:
+                break
+            kind, nfds, nbuf, main_len = HEADER.unpack_from(buf, pos)
+            need = HEADER.size + 8 * nbuf
+            if avail < need:
+                break
+            lens = struct.unpack_from(f"<{nbuf}Q", buf, pos + HEADER.size) if nbuf else ()
+            body = main_len + sum(lens)
+            start = pos + need
+            if body <= _BIG and not nbuf:
+                if avail < need + body:
+                    break
+                main = bytes(buf[start : start + body])
+                self._pos = start + body
+                out.append(Frame(kind, main, [], self._take_fds(nfds)))
+                continue
+            # a large body, or one with out-of-band buffers: give it its own bytearray
+            target = bytearray(body)
+            have = min(avail - need, body)
+            target[:have] = buf[start : start + have]
+            self._pos = start + have
+            self._big, self._big_pos = target, have
+            self._big_meta = (kind, nfds, main_len, lens)
+        if self._pos > 1 << 20 and self._pos * 2 > len(self._buf):
+            del self._buf[: self._pos]
+            self._pos = 0
+        return out
+
+    def _finish_big(self) -> Frame:
+        assert self._big is not None and self._big_meta is not None
+        kind, nfds, main_len, lens = self._big_meta
+        view = memoryview(self._big)
+        self._big = None
+        self._big_meta = None
+        bufs = []
+        off = main_len
+        for n in lens:
+            bufs.append(view[off : off + n])
+            off += n
+        return Frame(kind, view[:main_len], bufs, self._take_fds(nfds))
+
+    def _take_fds(self, n: int) -> list[int]:
+        return [self._fds.popleft() for _ in range(min(n, len(self._fds)))]
+
+    def close_fds(self) -> None:
+        while self._fds:
+            try:
+                os.close(self._fds.popleft())
+            except OSError:
+                pass
+
+
+class BlockingConn:
+    """A child's end of its channel: blocking reads in one thread, locked writes from any."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(True)
+        self.sock = sock
+        self.reader = FrameReader()
+        self.wlock = threading.Lock()
+        self._ready: deque[Frame] = deque()
+
+    def send(
+        self, kind: int, main: Buffer, buffers: Sequence[Buffer] = (), fds: Sequence[int] = ()
+    ) -> None:
+        parts = encode(kind, main, buffers, len(fds))
+        with self.wlock:
+            send_parts(self.sock, parts, fds)
+
+    def recv(self, timeout: float | None = None) -> Frame | None:
+        """Next frame; None when ``timeout`` (seconds) passes first. EOFError at EOF."""
+        if self._ready:
+            return self._ready.popleft()
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            if deadline is not None:
+                left = deadline - _monotonic()
+                if left <= 0 or not _wait_readable(self.sock, left):
+                    return None
+            if not self.reader.recv_once(self.sock):
+                raise EOFError("the other end of the channel closed")
+            self._ready.extend(self.reader.frames())
+            if self._ready:
+                return self._ready.popleft()
+
+    def poll_frames(self) -> list[Frame]:
+        """Every frame already available, without blocking."""
+        out = list(self._ready)
+        self._ready.clear()
+        self.sock.setblocking(False)
+        try:
+            while True:
+                try:
+                    if not self.reader.recv_once(self.sock):
+                        out.extend(self.reader.frames())
+                        raise EOFError("the other end of the channel closed")
+                except (BlockingIOError, InterruptedError):
+                    break
+                out.extend(self.reader.frames())
+        finally:
+            self.sock.setblocking(True)
+        return out
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def _wait_readable(sock: socket.socket, timeout: float) -> bool:
+    try:
+        r, _, _ = select.select([sock], [], [], timeout)
+    except InterruptedError:
+        return False
+    return bool(r)
+
+
+def _monotonic() -> float:
+    import time
+
+    return time.monotonic()
+
+
+class AsyncConn:
+    """The parent's end of a channel, driven by the hub thread.
+
+    ``send`` may be called from any thread: it writes what the socket accepts at once and
+    queues the rest; the hub finishes the write when the socket becomes writable.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        on_frames: Callable[[list[Frame]], None],
+        on_eof: Callable[[], None],
+        want_write: Callable[[AsyncConn], None],
+    ) -> None:
+        sock.setblocking(False)
+        self.sock = sock
+        self.fileno = sock.fileno()
+        self.reader = FrameReader()
+        self.on_frames = on_frames
+        self.on_eof = on_eof
+        self._want_write = want_write
+        self._lock = threading.Lock()
+        self._out: deque[tuple[memoryview, Sequence[int]]] = deque()
+        self.closed = False
+        self.eof = False
+
+    # -- writing ---------------------------------------------------------------------------
+    def send(
+        self, kind: int, main: Buffer, buffers: Sequence[Buffer] = (), fds: Sequence[int] = ()
+    ) -> None:
+        parts = encode(kind, main, buffers, len(fds))
+        views = [memoryview(p).cast("B") for p in parts]
+        with self._lock:
+            if self.closed:
+                raise BrokenPipeError("the channel is closed")
+            queued = bool(self._out)
+            first = True
+            for v in views:
+                self._out.append((v, fds if first else ()))
+                first = False
+            if not queued:
+                self._flush_locked()
+            pending = bool(self._out)
+        if pending:
+            self._want_write(self)
+
+    def flush(self) -> bool:
+        """Write what can be written; True when nothing is left queued."""
+        with self._lock:
+            self._flush_locked()
+            return not self._out
+
+    def _flush_locked(self) -> None:
+        out = self._out
+        while out:
+            batch = []
+            fds: Sequence[int] = ()
+            for i, (view, vfds) in enumerate(out):
+                if vfds:
+                    if i:
+                        break
+                    fds = vfds
+                batch.append(view)
+                if len(batch) >= 256:
+                    break
+            try:
+                sent = self.sock.sendmsg(batch, _fd_anc(fds))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.EBADF):
+                    out.clear()
+                    return
+                raise
+            while sent:
+                view, _ = out[0]
+                if sent >= view.nbytes:
+                    sent -= view.nbytes
+                    out.popleft()
+                else:
+                    out[0] = (view[sent:], ())
+                    sent = 0
+
+    @property
+    def has_pending_writes(self) -> bool:
+        return bool(self._out)
+
+    # -- reading (hub thread only) ---------------------------------------------------------
+    def on_readable(self) -> None:
+        """Drain everything available; dispatch frames; report EOF once."""
+        frames: list[Frame] = []
+        while not self.eof:
+            try:
+                alive = self.reader.recv_once(self.sock)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                alive = False
+            frames.extend(self.reader.frames())
+            if not alive:
+                self.eof = True
+        if frames:
+            self.on_frames(frames)
+        if self.eof:
+            self.on_eof()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            self._out.clear()
+        self.reader.close_fds()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def set_inheritable_fds(fds: Sequence[int], value: bool) -> None:
+    for fd in fds:
+        os.set_inheritable(fd, value)
+
+
+Any_ = Any
