@@ -19,11 +19,13 @@ from ._engine._errors import RunError as RunError
 from ._engine._errors import ShippingError as ShippingError
 from ._engine._model import ProcessState as ProcessState
 from ._engine._model import ProcessTimers as ProcessTimers
+from ._engine._pipe import Pipe as Pipe
 from ._engine._process import Skprocess as Skprocess
 
 __all__ = [
     "ErrorHandlerError",
     "OnFinishError",
+    "Pipe",
     "PipeEndpointError",
     "PostRunError",
     "PreRunError",

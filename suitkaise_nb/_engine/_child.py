@@ -261,7 +261,7 @@ class ChildRuntime:
 
     # -- flusher thread -----------------------------------------------------------------------
     def start_flusher(self) -> None:
-        if self._flusher is None and self.conn is not None:
+        if self._flusher is None and self.conn is not None and not self.done:
             self._flusher = threading.Thread(
                 target=self._flush_loop, name="suitkaise_nb-flusher", daemon=True
             )
@@ -284,7 +284,8 @@ class ChildRuntime:
             raise ProcessError("tell() is only available in a process started with start()")
         with _serial.collecting_fds() as fds:
             data, bufs = _serial.dumps(obj, what="the message")
-        self.flush()
+        if self.out or self.state:
+            self.flush()  # keep printed output and state ahead of the message, in order
         try:
             self.conn.send(K_TELL, data, bufs, fds)
         except OSError:
@@ -297,7 +298,11 @@ class ChildRuntime:
             return None
         if self.stop_requested:
             return None
-        self.flush()
+        if self.samples or self.out or self.state:
+            if _perf() - self.last_flush >= self.interval or self.out or self.state:
+                self.flush()
+            else:
+                self.start_flusher()  # the rest goes out within a few intervals if we block
         deadline = None if timeout is None else _perf() + timeout
         while True:
             left = None if deadline is None else max(0.0, deadline - _perf())

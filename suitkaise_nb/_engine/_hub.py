@@ -16,10 +16,13 @@ hub.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import os
 import selectors
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +42,8 @@ class Hub:
         os.set_blocking(self._wake_w, False)
         self._sel.register(self._wake_r, selectors.EVENT_READ, None)
         self._calls: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._timers: list[tuple[float, int, Callable[..., Any], tuple[Any, ...]]] = []
+        self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._ident: int | None = None
         self._stopping = False
@@ -62,6 +67,13 @@ class Hub:
         except (BlockingIOError, OSError):
             pass
 
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the hub thread after ``delay`` seconds."""
+        self.call_soon(self._push_timer, time.monotonic() + delay, fn, args)
+
+    def _push_timer(self, when: float, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        heapq.heappush(self._timers, (when, next(self._seq), fn, args))
+
     # -- registration (hub thread) -------------------------------------------------------------
     def watch(self, fileobj: Any, callback: Callback, write: bool = False) -> None:
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if write else 0)
@@ -84,11 +96,26 @@ class Hub:
                 if not conn.eof and not conn.closed:
                     self.watch(conn.sock, on_event, write=False)
             if mask & selectors.EVENT_READ:
-                conn.on_readable()
-                if conn.eof:
+                if not conn.on_readable():  # a listener is reading it directly: step aside
+                    self.unwatch(conn.sock)
+                elif conn.eof:
                     self.unwatch(conn.sock)
 
+        def resume(c: AsyncConn, todo: list[Callable[[], None]]) -> None:
+            def again() -> None:
+                if not c.closed and not c.eof:
+                    self.watch(c.sock, on_event, c.has_pending_writes)
+                for fn in todo:
+                    fn()
+
+            if todo:
+                self.call_soon(again)
+            else:
+                # a listener may come back at once: leave it the socket for a little while
+                self.call_later(0.02, again)
+
         conn._hub_cb = on_event  # type: ignore[attr-defined]
+        conn._resume_read = resume
         self.call_soon(self.watch, conn.sock, on_event, conn.has_pending_writes)
 
     def want_write(self, conn: AsyncConn) -> None:
@@ -116,9 +143,13 @@ class Hub:
         self._ident = threading.get_ident()
         sel = self._sel
         calls = self._calls
+        timers = self._timers
         while not self._stopping:
+            timeout = None
+            if timers:
+                timeout = max(0.0, timers[0][0] - time.monotonic())
             try:
-                ready = sel.select()
+                ready = sel.select(timeout)
             except InterruptedError:
                 continue
             except OSError:
@@ -136,3 +167,8 @@ class Hub:
             while calls:
                 fn, args = calls.popleft()
                 self._safe(fn, args)
+            if timers:
+                now = time.monotonic()
+                while timers and timers[0][0] <= now:
+                    _, _, fn, args = heapq.heappop(timers)
+                    self._safe(fn, args)

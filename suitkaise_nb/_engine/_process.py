@@ -240,7 +240,14 @@ class _ParentHandle:
         """The child is gone (hub thread): settle the final state."""
         conn = self.conn
         if conn is not None and not conn.eof:
-            conn.on_readable()  # read what it wrote before exiting
+            if not conn.read_lock.acquire(False):
+                # a listener is reading right now: settle once it gives the socket back
+                conn.after_release.append(lambda: self.on_exit(code))
+                return
+            try:
+                conn.read_available()  # read what it wrote before exiting
+            finally:
+                conn.read_lock.release()
         model = self.model
         model.exitcode = code
         model.end_mono = time.monotonic()
@@ -578,19 +585,38 @@ class Skprocess:
 
 
 def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
+    """Wait for a message; the waiting thread reads the child's socket itself when it can."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    with h.cond:
-        while not h.inbox:
-            if h.ended.is_set():
+    conn = h.conn
+    while True:
+        with h.cond:
+            if h.inbox:
+                return h.inbox.popleft()
+            if h.ended.is_set() or conn is None:
                 return None
-            if deadline is None:
-                h.cond.wait()
-            else:
-                left = deadline - time.monotonic()
-                if left <= 0:
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            return None
+        if conn.eof or conn.closed or not conn.read_lock.acquire(False):
+            # someone else reads: wait to be notified (short slices, in case they stop)
+            with h.cond:
+                if not h.inbox and not h.ended.is_set():
+                    h.cond.wait(0.05 if left is None else min(left, 0.05))
+            continue
+        try:
+            while True:
+                with h.cond:
+                    if h.inbox:
+                        return h.inbox.popleft()
+                if conn.eof or conn.closed:
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
                     return None
-                h.cond.wait(left)
-        return h.inbox.popleft()
+                if conn.wait_readable(left if left is not None else 0.25):
+                    conn.read_available()
+        finally:
+            conn.release_reader()
 
 
 def _fresh(err: BaseException) -> BaseException:

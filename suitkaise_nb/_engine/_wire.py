@@ -29,7 +29,7 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 HEADER = struct.Struct("<BHIQ")
 _ANC_FDS = 64
@@ -47,17 +47,27 @@ class Frame(NamedTuple):
     fds: list[int]
 
 
+def _nbytes(b: Buffer) -> int:
+    return len(b) if isinstance(b, bytes | bytearray) else memoryview(b).nbytes
+
+
 def encode(kind: int, main: Buffer, buffers: Sequence[Buffer] = (), nfds: int = 0) -> list[Buffer]:
     """Return the parts of one frame, ready for ``sendmsg`` (no copy of main or buffers)."""
+    n = _nbytes(main)
+    if not buffers:
+        if n <= 4096:  # small: one contiguous bytes object is the cheapest to send
+            return [_pack_head(kind, nfds, 0, n) + main]
+        return [_pack_head(kind, nfds, 0, n), main]
     lens = [memoryview(b).nbytes for b in buffers]
-    head = HEADER.pack(kind, nfds, len(lens), memoryview(main).nbytes)
-    if lens:
-        head += struct.pack(f"<{len(lens)}Q", *lens)
+    head = _pack_head(kind, nfds, len(lens), n) + struct.pack(f"<{len(lens)}Q", *lens)
     parts: list[Buffer] = [head]
-    if memoryview(main).nbytes:
+    if n:
         parts.append(main)
-    parts.extend(b for b, n in zip(buffers, lens, strict=True) if n)
+    parts.extend(b for b, ln in zip(buffers, lens, strict=True) if ln)
     return parts
+
+
+_pack_head = HEADER.pack
 
 
 def _fd_anc(fds: Sequence[int]) -> list[tuple[int, int, bytes]]:
@@ -80,8 +90,15 @@ def _advance(parts: list[memoryview], n: int) -> list[memoryview]:
 
 def send_parts(sock: socket.socket, parts: Sequence[Buffer], fds: Sequence[int] = ()) -> None:
     """Send every part on a blocking socket; the descriptors go with the first byte."""
-    views = [memoryview(p).cast("B") for p in parts]
     anc = _fd_anc(fds)
+    if len(parts) == 1:
+        sent = sock.sendmsg(parts, anc) if anc else sock.send(parts[0])
+        if sent == _nbytes(parts[0]):
+            return
+        views = _advance([memoryview(parts[0]).cast("B")], sent)
+        anc = []
+    else:
+        views = [memoryview(p).cast("B") for p in parts]
     while views:
         sent = sock.sendmsg(views[:512], anc)
         anc = []
@@ -91,9 +108,10 @@ def send_parts(sock: socket.socket, parts: Sequence[Buffer], fds: Sequence[int] 
 class FrameReader:
     """Incremental frame parser fed by ``recvmsg``; handles fds and large bodies."""
 
-    __slots__ = ("_big", "_big_meta", "_big_pos", "_buf", "_fds", "_pos")
+    __slots__ = ("_big", "_big_meta", "_big_pos", "_buf", "_fds", "_pos", "_scratch")
 
     def __init__(self) -> None:
+        self._scratch: memoryview | None = None
         self._buf = bytearray()
         self._pos = 0
         self._fds: deque[int] = deque()
@@ -109,15 +127,20 @@ class FrameReader:
                 return False
             self._big_pos += n
             return True
-        data, anc, _flags, _addr = sock.recvmsg(_RECV_CHUNK, _ANC_SIZE)
+        scratch = self._scratch
+        if scratch is None:
+            # one reusable receive buffer: recvmsg(n) would allocate n bytes on every call
+            scratch = self._scratch = memoryview(bytearray(_RECV_CHUNK))
+        nbytes, anc, _flags, _addr = sock.recvmsg_into([scratch], _ANC_SIZE)
+        data = scratch[:nbytes]
         for level, typ, cdata in anc:
             if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
                 fds = array.array("i")
                 fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
                 self._fds.extend(fds)
-        if not data:
+        if not nbytes:
             return False
-        if self._pos and self._pos == len(self._buf):
+        if self._pos == len(self._buf):
             self._buf = bytearray(data)
             self._pos = 0
         else:
@@ -201,8 +224,11 @@ class BlockingConn:
         self, kind: int, main: Buffer, buffers: Sequence[Buffer] = (), fds: Sequence[int] = ()
     ) -> None:
         parts = encode(kind, main, buffers, len(fds))
-        with self.wlock:
-            send_parts(self.sock, parts, fds)
+        try:
+            with self.wlock:
+                send_parts(self.sock, parts, fds)
+        finally:
+            _close_all(fds)
 
     def recv(self, timeout: float | None = None) -> Frame | None:
         """Next frame; None when ``timeout`` (seconds) passes first. EOFError at EOF."""
@@ -284,6 +310,12 @@ class AsyncConn:
         self._out: deque[tuple[memoryview, Sequence[int]]] = deque()
         self.closed = False
         self.eof = False
+        self.read_lock = threading.Lock()
+        self.read_deferred = False
+        self.after_release: list[Callable[[], None]] = []
+        self._resume_read: Callable[[AsyncConn, list[Callable[[], None]]], None] = (
+            lambda conn, todo: None
+        )
 
     # -- writing ---------------------------------------------------------------------------
     def send(
@@ -330,9 +362,12 @@ class AsyncConn:
                 return
             except OSError as exc:
                 if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.EBADF):
+                    for _, vfds in out:
+                        _close_all(vfds)
                     out.clear()
                     return
                 raise
+            _close_all(fds)
             while sent:
                 view, _ = out[0]
                 if sent >= view.nbytes:
@@ -346,9 +381,23 @@ class AsyncConn:
     def has_pending_writes(self) -> bool:
         return bool(self._out)
 
-    # -- reading (hub thread only) ---------------------------------------------------------
-    def on_readable(self) -> None:
-        """Drain everything available; dispatch frames; report EOF once."""
+    # -- reading ----------------------------------------------------------------------------
+    # The hub thread normally reads. A thread blocked in listen() may take ``read_lock`` and
+    # read the socket itself, which saves a thread hand-off per message; while it holds the
+    # lock the hub stops watching the socket and is told to resume when the lock is released.
+    def on_readable(self) -> bool:
+        """Hub thread: drain and dispatch; False when another thread is the reader now."""
+        if not self.read_lock.acquire(False):
+            self.read_deferred = True
+            return False
+        try:
+            self.read_available()
+        finally:
+            self.read_lock.release()
+        return True
+
+    def read_available(self) -> None:
+        """Drain everything available and dispatch it (caller holds ``read_lock``)."""
         frames: list[Frame] = []
         while not self.eof:
             try:
@@ -365,9 +414,28 @@ class AsyncConn:
         if self.eof:
             self.on_eof()
 
+    def wait_readable(self, timeout: float | None) -> bool:
+        if self.eof or self.closed:
+            return False
+        try:
+            r, _, _ = select.select([self.sock], [], [], timeout)
+        except (InterruptedError, ValueError, OSError):
+            return False
+        return bool(r)
+
+    def release_reader(self) -> None:
+        """Give reading back to the hub (and run what waited for it)."""
+        self.read_lock.release()
+        if self.read_deferred or self.after_release:
+            self.read_deferred = False
+            todo, self.after_release = self.after_release, []
+            self._resume_read(self, todo)
+
     def close(self) -> None:
         with self._lock:
             self.closed = True
+            for _, vfds in self._out:
+                _close_all(vfds)
             self._out.clear()
         self.reader.close_fds()
         try:
@@ -376,9 +444,10 @@ class AsyncConn:
             pass
 
 
-def set_inheritable_fds(fds: Sequence[int], value: bool) -> None:
+def _close_all(fds: Sequence[int]) -> None:
+    """Descriptors handed to a send are owned by it: close them once they are on their way."""
     for fd in fds:
-        os.set_inheritable(fd, value)
-
-
-Any_ = Any
+        try:
+            os.close(fd)
+        except OSError:
+            pass

@@ -23,8 +23,11 @@ Why it looks like this:
 * ``add_time`` is O(1) (about a microsecond): mean, variance and total come from running
   sums of the data shifted by K (a sample near the mean), which avoids the catastrophic
   cancellation of the naive sum of squares. When a rolling window evicts a sample its terms
-  are subtracted; after each full turnover of the window the sums are recomputed exactly
-  (``math.fsum``) so rounding drift never accumulates. Amortised cost stays O(1).
+  are subtracted; after each full turnover of the window (or when K ends up so far from the
+  window's mean that digits would cancel) the sums are recomputed exactly (``math.fsum``)
+  around the sample nearest the mean, so rounding drift never accumulates. Amortised cost
+  stays O(1). Without a window K stays a recorded sample, which bounds the cancellation to
+  ~n ulps.
 * min/max are kept incrementally and only rescanned when the evicted sample was the
   extreme. The sorted copy for median/percentile is only touched when someone asks for a
   quantile, and only merged with what changed since the last ask. If more changed than the
@@ -57,6 +60,10 @@ _STATE_VERSION = 1
 _FEW_CHANGES_SMALL = 8
 _FEW_CHANGES_LARGE = 64
 _LARGE = 100_000
+# In a rolling window the shift K can become far from the remaining samples (an outlier
+# evicted). When sum((x - mean)**2) falls below this fraction of sum((x - K)**2), too many
+# digits cancel, and the sums are recomputed (around the sample nearest the mean).
+_CANCELLATION = 1e-8
 
 
 # --------------------------------------------------------------------------- validation
@@ -296,7 +303,10 @@ class Sktimer:
             self._added.append(x)
             if len(self._added) + len(self._removed) > n + 1:
                 self._drop_sorted_cache()
-        if self._evictions > n:
+        if self._evictions and (
+            self._evictions > n  # a whole window has turned over: clear the drift
+            or self._s2 - self._s1 * self._s1 / (n + 1) < self._s2 * _CANCELLATION
+        ):
             self._recompute_sums()
 
     def _drop_sorted_cache(self) -> None:
@@ -305,14 +315,21 @@ class Sktimer:
         self._removed = []
 
     def _recompute_sums(self) -> None:
-        """Exact sums, shifted by the current mean (removes any rounding drift)."""
+        """Exact sums, shifted by the sample nearest the mean (removes rounding drift).
+
+        K is a recorded sample, not the mean itself: then n * (K - mean)**2 <= the sum of
+        squared deviations, so right after this the cancellation test cannot fire again,
+        and identical samples give exactly zero deviations.
+        """
         times = self._times
         self._evictions = 0
         n = len(times)
         if n == 0:
             self._shift = self._s1 = self._s2 = 0.0
             return
-        k = math.fsum(times) / n
+        mean = math.fsum(times) / n
+        dist = [abs(x - mean) for x in times]
+        k = times[dist.index(min(dist))]
         devs = [x - k for x in times]
         self._shift = k
         self._s1 = math.fsum(devs)
