@@ -21,6 +21,7 @@ from ._engine._model import ProcessState as ProcessState
 from ._engine._model import ProcessTimers as ProcessTimers
 from ._engine._pipe import Pipe as Pipe
 from ._engine._process import Skprocess as Skprocess
+from ._engine._reconnect import autoreconnect as autoreconnect
 
 __all__ = [
     "ErrorHandlerError",
@@ -41,6 +42,7 @@ __all__ = [
     "RunError",
     "ShippingError",
     "Skprocess",
+    "autoreconnect",
 ]
 
 for _name in __all__:

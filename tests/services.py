@@ -40,6 +40,12 @@ INSTALL_HINT = (
 )
 START_TIMEOUT = 30.0
 
+# Login roles of the test PostgreSQL (each owns a database of the same name) and their
+# passwords. Fixed, so that module-level @autoreconnect classes in tests can name them; the
+# servers only listen on 127.0.0.1 and live for one test session.
+PG_USERS = {"sk_main": "main-secret", "sk_analytics": "analytics-secret", "sk_seed": "secret"}
+REDIS_PASSWORD = "redis-secret"
+
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -180,10 +186,12 @@ def _psql(bindir: str, port: int, superuser: str, superpw: str, sql: str) -> Non
 
 
 @contextlib.contextmanager
-def start_postgres(roles: tuple[str, ...] = ("sk_main", "sk_analytics")) -> Iterator[PostgresServer]:
+def start_postgres(users: dict[str, str] | None = None) -> Iterator[PostgresServer]:
     bindir = _postgres_bindir()
     if bindir is None or not os.access(os.path.join(bindir, "psql"), os.X_OK):
-        pytest.fail(f"PostgreSQL binaries not found under /usr/lib/postgresql/*/bin: {INSTALL_HINT}")
+        pytest.fail(
+            f"PostgreSQL binaries not found under /usr/lib/postgresql/*/bin: {INSTALL_HINT}"
+        )
     run_as = _as_user("postgres")
     tmp = tempfile.mkdtemp(prefix="suitkaise_nb_pg_")
     os.chmod(tmp, 0o755)
@@ -271,7 +279,7 @@ def start_postgres(roles: tuple[str, ...] = ("sk_main", "sk_analytics")) -> Iter
                         f"{err.decode(errors='replace')}\n{_tail(log)}"
                     )
                 time.sleep(0.2)
-        users = {role: secrets.token_hex(8) for role in roles}
+        users = dict(PG_USERS if users is None else users)
         for role, pw in users.items():
             _psql(bindir, port, superuser, superpw, f"CREATE ROLE {role} LOGIN PASSWORD '{pw}'")
             _psql(bindir, port, superuser, superpw, f"CREATE DATABASE {role} OWNER {role}")
@@ -318,12 +326,11 @@ def _redis_ping(port: int, password: str) -> bool:
 
 
 @contextlib.contextmanager
-def start_redis() -> Iterator[RedisServer]:
+def start_redis(password: str = REDIS_PASSWORD) -> Iterator[RedisServer]:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail(f"redis-server not found: {INSTALL_HINT}")
     tmp = tempfile.mkdtemp(prefix="suitkaise_nb_redis_")
-    password = secrets.token_hex(12)
     port = free_port()
     log = os.path.join(tmp, "redis.log")
     proc: subprocess.Popen[Any] | None = None
@@ -372,13 +379,13 @@ def start_redis() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """A private PostgreSQL on 127.0.0.1 with roles ``sk_main`` and ``sk_analytics``."""
+    """A private PostgreSQL on 127.0.0.1 with the roles of ``PG_USERS``."""
     with start_postgres() as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    """A private Redis on 127.0.0.1 with a password."""
+    """A private Redis on 127.0.0.1 with the password ``REDIS_PASSWORD``."""
     with start_redis() as server:
         yield server

@@ -618,6 +618,19 @@ def encode_outcome(outcome: Outcome) -> tuple[bytes, list[pickle.PickleBuffer]]:
     return _serial.dumps(("error", None, plain))
 
 
+def _reconnect_or_none(proc: Any) -> Outcome | None:
+    """@autoreconnect hook: None when there is nothing to do or all went well."""
+    if getattr(type(proc), "_sk_autoreconnect", None) is None:
+        return None
+    from ._reconnect import reconnect_in_child
+
+    error = reconnect_in_child(proc)
+    if error is None:
+        return None
+    proc.error = error
+    return Outcome("error", None, error)
+
+
 def run_process(conn: BlockingConn, proc: Any, header: dict[str, Any]) -> int:
     """Entry of an Skprocess child."""
     rt = ChildRuntime(conn, header)
@@ -634,7 +647,8 @@ def run_process(conn: BlockingConn, proc: Any, header: dict[str, Any]) -> int:
             except Exception:
                 pass
     rt.set_state("running")
-    outcome = run_lifecycle(proc, rt)
+    # @autoreconnect: reopen shipped connections first; a failure fails the process
+    outcome = _reconnect_or_none(proc) or run_lifecycle(proc, rt)
     rt.done = True
     _flush_std()
     data, bufs = encode_outcome(outcome)

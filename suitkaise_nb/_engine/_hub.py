@@ -75,8 +75,13 @@ class Hub:
         heapq.heappush(self._timers, (when, next(self._seq), fn, args))
 
     # -- registration (hub thread) -------------------------------------------------------------
-    def watch(self, fileobj: Any, callback: Callback, write: bool = False) -> None:
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if write else 0)
+    def watch(
+        self, fileobj: Any, callback: Callback, write: bool = False, read: bool = True
+    ) -> None:
+        events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
+        if not events:
+            self.unwatch(fileobj)
+            return
         try:
             self._sel.modify(fileobj, events, callback)
         except KeyError:
@@ -89,22 +94,34 @@ class Hub:
             pass
 
     def add_conn(self, conn: AsyncConn) -> None:
-        """Watch ``conn`` for frames; called from any thread."""
+        """Watch ``conn`` for frames (and for writability while writes are queued).
+
+        ``conn.hub_reading`` is False while a listener thread reads the socket itself; the hub
+        then watches only for writability, and resumes reading a little after the listener
+        gives the socket back."""
+
+        def refresh() -> None:
+            if conn.closed or (conn.eof and not conn.has_pending_writes):
+                self.unwatch(conn.sock)
+                return
+            self.watch(
+                conn.sock,
+                on_event,
+                write=conn.has_pending_writes,
+                read=conn.hub_reading and not conn.eof,
+            )
 
         def on_event(mask: int) -> None:
-            if mask & selectors.EVENT_WRITE and conn.flush():
-                if not conn.eof and not conn.closed:
-                    self.watch(conn.sock, on_event, write=False)
-            if mask & selectors.EVENT_READ:
-                if not conn.on_readable():  # a listener is reading it directly: step aside
-                    self.unwatch(conn.sock)
-                elif conn.eof:
-                    self.unwatch(conn.sock)
+            if mask & selectors.EVENT_WRITE:
+                conn.flush()
+            if mask & selectors.EVENT_READ and not conn.on_readable():
+                conn.hub_reading = False  # a listener is reading it directly: step aside
+            refresh()
 
         def resume(c: AsyncConn, todo: list[Callable[[], None]]) -> None:
             def again() -> None:
-                if not c.closed and not c.eof:
-                    self.watch(c.sock, on_event, c.has_pending_writes)
+                c.hub_reading = True
+                refresh()
                 for fn in todo:
                     fn()
 
@@ -114,20 +131,14 @@ class Hub:
                 # a listener may come back at once: leave it the socket for a little while
                 self.call_later(0.02, again)
 
-        conn._hub_cb = on_event  # type: ignore[attr-defined]
+        conn._hub_refresh = refresh  # type: ignore[attr-defined]
         conn._resume_read = resume
-        self.call_soon(self.watch, conn.sock, on_event, conn.has_pending_writes)
+        self.call_soon(refresh)
 
     def want_write(self, conn: AsyncConn) -> None:
-        cb = getattr(conn, "_hub_cb", None)
-        if cb is not None:
-            self.call_soon(self._watch_write, conn, cb)
-
-    def _watch_write(self, conn: AsyncConn, cb: Callback) -> None:
-        if conn.closed or conn.eof:
-            return
-        if conn.has_pending_writes:
-            self.watch(conn.sock, cb, write=True)
+        refresh = getattr(conn, "_hub_refresh", None)
+        if refresh is not None:
+            self.call_soon(refresh)
 
     def remove_conn(self, conn: AsyncConn) -> None:
         self.call_soon(self.unwatch, conn.sock)

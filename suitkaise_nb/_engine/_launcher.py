@@ -360,6 +360,11 @@ class Launcher:
         if early is not None:
             self.hub.call_soon(callback, early)
 
+    def live_pids(self) -> list[int]:
+        """Children started from this launcher that have not been reaped yet."""
+        with self._lock:
+            return sorted(self._exit_watchers)
+
     # -- spawn method (no zygote) ------------------------------------------------------------
     def _spawn_child(self) -> Spare:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

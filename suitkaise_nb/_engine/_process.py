@@ -41,6 +41,7 @@ from ._errors import (
 )
 from ._launcher import Launcher, Spare, describe_exit, track, untrack
 from ._model import ProcessModel, ProcessState, ProcessTimers
+from ._reconnect import reconnect_shipping, spec_of
 from ._wire import AsyncConn, Frame
 
 _RUNTIME_ATTRS = ("_sk", "timers", "error")
@@ -429,7 +430,8 @@ class Skprocess:
 
         if section_functions(cls)["run"] is None:
             raise TypeError(f"{cls.__qualname__} must define __run__")
-        with _serial.collecting_fds() as fds:
+        spec = spec_of(cls)  # @autoreconnect: connections ship as placeholders (_reconnect)
+        with _serial.collecting_fds() as fds, reconnect_shipping(spec, self, cls.__name__):
             data, bufs = _serial.dumps(self, what=cls.__name__)
         launcher = Launcher.get()
         model = ProcessModel(cls.__name__, self.process_config, self.timers)

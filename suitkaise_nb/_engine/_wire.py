@@ -312,6 +312,7 @@ class AsyncConn:
         self.eof = False
         self.read_lock = threading.Lock()
         self.read_deferred = False
+        self.hub_reading = True
         self.after_release: list[Callable[[], None]] = []
         self._resume_read: Callable[[AsyncConn, list[Callable[[], None]]], None] = (
             lambda conn, todo: None

@@ -1,0 +1,59 @@
+# suitkaise_nb developer commands. Everything installs into .venv from nothing.
+#   make lab    venv + package + JupyterLab, opens notebooks/
+#   make demo   runs notebooks/quickstart.ipynb headless (executed copy + HTML in notebooks/executed/)
+#   make test   venv + test extras + system services, then lint and the whole suite
+#   make lint   ruff check, ruff format --check, mypy
+#   make bench  the side-by-side benchmarks (bench/README.md)
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+PYTEST_ARGS ?=
+
+.PHONY: lab demo test lint format system-deps bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.lab: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[lab]'
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[test,lab,dask]'
+	touch $@
+
+lab: $(VENV)/.lab
+	$(VENV)/bin/jupyter lab notebooks/
+
+demo: $(VENV)/.lab
+	mkdir -p notebooks/executed
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute notebooks/quickstart.ipynb \
+		--output-dir notebooks/executed --output quickstart.ipynb
+	$(VENV)/bin/jupyter nbconvert --to html notebooks/executed/quickstart.ipynb \
+		--output-dir notebooks/executed
+	@echo "executed notebook: notebooks/executed/quickstart.ipynb"
+	@echo "HTML export:       notebooks/executed/quickstart.html"
+
+system-deps:
+	bash tests/install_services.sh
+
+lint: $(VENV)/.test
+	$(VENV)/bin/ruff check suitkaise_nb tests bench
+	$(VENV)/bin/ruff format --check suitkaise_nb tests bench
+	$(VENV)/bin/mypy suitkaise_nb
+
+format: $(VENV)/.test
+	$(VENV)/bin/ruff format suitkaise_nb tests bench
+	$(VENV)/bin/ruff check --fix suitkaise_nb tests bench
+
+test: $(VENV)/.test system-deps lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.test
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache notebooks/executed

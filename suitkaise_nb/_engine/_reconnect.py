@@ -1,0 +1,1009 @@
+"""``@autoreconnect``: live connections travel as placeholders and are reopened in the child.
+
+A database connection cannot be pickled: it is a socket (or a file handle) plus a session
+on a server. On an ``@autoreconnect`` class, shipping the process (``Skprocess.start()``, or a
+Pool item) replaces every supported live connection by a :class:`Reconnector`, a small
+picklable placeholder that holds the type and the connection parameters read from the live
+object -- never the password. In the child, :func:`reconnect_instance` walks the rebuilt
+process (its attributes, and one level into lists, tuples and dicts) and replaces every
+placeholder by a new live connection, authenticated with the password given to the decorator::
+
+    @autoreconnect(**{
+        "psycopg2.Connection": {"*": "default_pass", "analytics_db": "analytics_pass"},
+        "redis.Redis": {"*": "redis_secret"},
+    })
+    class Worker(Skprocess): ...
+
+Auth lookup for a placeholder found at ``self.<attr>`` (or ``self.<attr>[i]``): the exact
+path (``"conns[0]"``), then the attribute name, then ``"*"``; with none of them the
+connection is reopened without a password. An auth value is the password string, ``None``,
+or a dict of connection keywords that override what was read from the live object (for
+instance ``{"password": "pw", "host": "replica"}``).
+
+Supported types (the key is matched case-insensitively, real class names work too):
+
+=============================  ============================================================
+``sqlite3.Connection``         the database file (``PRAGMA database_list``), isolation level,
+                               row factory, attached database files; ``:memory:`` and
+                               temporary databases cannot be reopened (a clear error)
+``psycopg2.Connection``        ``conn.dsn`` (password masked) + ``get_dsn_parameters()``
+                               (host, port, dbname, user), autocommit / session settings
+``psycopg.Connection``         ``conn.info.get_parameters()`` + host/port/dbname/user,
+                               autocommit, read-only, isolation level, row factory
+``redis.Redis``                the pool's ``connection_kwargs`` minus the password (host,
+                               port, db, username, unix socket, TLS, decoding...)
+``pymongo.MongoClient``        seeds, user name, auth source/mechanism, plain options
+                               (only when pymongo is installed)
+=============================  ============================================================
+
+No driver is imported unless the decorator names it or the program already imported it.
+
+``start_threads=True`` opens the network connections concurrently, one thread each, so that
+a process holding several connections pays one round of connection/TLS/auth latency instead
+of one per connection. sqlite3 connections are always opened in the calling thread (the
+lifecycle's thread): sqlite3 objects may only be used in the thread that created them.
+
+A connection that cannot be shipped raises :class:`ShippingError` in the parent, naming the
+attribute (``Worker.db (sqlite3.Connection)``). One that cannot be reopened in the child (a
+wrong password, a server that is down) fails the process with :class:`ReconnectError` -- a
+:class:`PreRunError` and a :class:`ShippingError` -- that names the attribute, the type and
+the reason; ``__prerun__`` never runs.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import traceback
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from . import _serial
+from ._errors import PreRunError, ProcessError, ShippingError
+
+__all__ = [
+    "AutoreconnectSpec",
+    "ReconnectError",
+    "Reconnector",
+    "autoreconnect",
+    "reconnect_in_child",
+    "reconnect_instance",
+    "reconnect_reducers",
+    "reconnect_shipping",
+    "spec_of",
+]
+
+_SECRET_KEYS = frozenset({"password", "sslpassword", "ssl_password"})
+_SPEC_ATTR = "_sk_autoreconnect"
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class ReconnectError(PreRunError, ShippingError):
+    """A connection shipped with ``@autoreconnect`` could not be reopened in the child.
+
+    ``path`` names the attribute (``Worker.db``), ``type_name`` its type; ``original_error``
+    is the driver's exception (e.g. a wrong password).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "",
+        type_name: str = "",
+        original_error: BaseException | None = None,
+        remote_traceback: str = "",
+    ) -> None:
+        ShippingError.__init__(self, message, path=path, type_name=type_name)
+        self.current_run = 0
+        self.original_error = original_error
+        self.remote_traceback = remote_traceback
+
+
+class _NotShippable(ShippingError):
+    """Raised by a reducer; :func:`reconnect_shipping` adds the attribute path."""
+
+    def __init__(self, obj: Any, type_name: str, reason: str, hint: str) -> None:
+        super().__init__(f"cannot ship {type_name}: {reason}", type_name=type_name)
+        self.obj = obj
+        self.reason = reason
+        self.hint = hint
+
+
+class _Unsupported(Exception):
+    """A live object of a supported type that cannot be described (closed, in-memory...)."""
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+# -- the placeholder ---------------------------------------------------------------------------
+
+
+class Reconnector:
+    """Stands for a live connection while the process travels; see :func:`autoreconnect`.
+
+    ``kind`` is the driver key ("psycopg2", "redis"...), ``params`` the keyword arguments of
+    the connect call (never a password), ``options`` settings applied after connecting and
+    ``factory`` the connection class when it is a subclass of the driver's own.
+    """
+
+    __slots__ = ("factory", "kind", "options", "params", "type_name")
+
+    def __init__(
+        self,
+        kind: str,
+        type_name: str,
+        params: dict[str, Any],
+        options: dict[str, Any] | None = None,
+        factory: Any = None,
+    ) -> None:
+        self.kind = kind
+        self.type_name = type_name
+        self.params = params
+        self.options = options or {}
+        self.factory = factory
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            Reconnector,
+            (self.kind, self.type_name, self.params, self.options, self.factory),
+        )
+
+    def reconnect(self, auth: Any = None) -> Any:
+        """Open a new live connection; ``auth`` is a password, None, or a dict of keywords."""
+        kind = _KINDS[self.kind]
+        return kind.connect(self, _auth_kwargs(auth))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{k}={v!r}"
+            for k, v in self.params.items()
+            if k in ("database", "host", "port", "dbname", "user", "db", "username", "path")
+        )
+        return f"<Reconnector for {self.type_name} ({shown})>"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in Reconnector.__slots__:
+            raise AttributeError(name)
+        raise AttributeError(
+            f"{self!r} has no attribute {name!r}: it is the placeholder @autoreconnect ships "
+            f"instead of the live connection. It is replaced by a live connection after "
+            f"__init__ and before __prerun__, for placeholders held directly by the process "
+            f"(self.x, or one level into a list/tuple/dict); call .reconnect(password) to "
+            f"open one yourself"
+        )
+
+
+# -- the supported kinds -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Kind:
+    key: str
+    label: str
+    module: str
+    aliases: frozenset[str]
+    takes_password: bool
+    threadable: bool
+    load: Callable[[], tuple[type, ...]]
+    describe: Callable[[Any], tuple[dict[str, Any], dict[str, Any], Any]]
+    connect: Callable[[Reconnector, dict[str, Any]], Any]
+
+
+def _strip(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k not in _SECRET_KEYS}
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """Values that always pickle and mean the same in another process."""
+    if value is None or isinstance(value, bool | int | float | str | bytes):
+        return True
+    if depth < 2 and isinstance(value, list | tuple):
+        return all(_plain(v, depth + 1) for v in value)
+    if depth < 2 and isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _subclass_factory(obj: Any, base: type) -> Any:
+    cls = type(obj)
+    return None if cls is base else cls
+
+
+# sqlite3 ---------------------------------------------------------------------------------------
+
+
+def _sqlite_load() -> tuple[type, ...]:
+    import sqlite3
+
+    return (sqlite3.Connection,)
+
+
+def _sqlite_describe(conn: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    import sqlite3
+
+    try:
+        rows = conn.execute("PRAGMA database_list").fetchall()
+        in_tx = conn.in_transaction
+    except sqlite3.ProgrammingError as exc:
+        raise _Unsupported(f"the connection cannot be used ({exc})")
+    main = next((r for r in rows if r[1] == "main"), None)
+    if main is None or not main[2]:
+        raise _Unsupported(
+            "it is an in-memory (':memory:') or temporary sqlite3 database, which exists "
+            "only inside this process and cannot be reopened in another one",
+            "use a database file, or open the connection in __prerun__ (it runs in the child)",
+        )
+    if in_tx:
+        warnings.warn(
+            f"the sqlite3 connection to {main[2]!r} has uncommitted changes: the child's "
+            f"connection will not see them (call commit() before starting the process)",
+            stacklevel=2,
+        )
+    attached = [(r[1], r[2]) for r in rows if r[1] not in ("main", "temp") and r[2]]
+    options: dict[str, Any] = {}
+    if attached:
+        options["attach"] = attached
+    if conn.row_factory is sqlite3.Row:
+        options["row_factory"] = "Row"
+    params = {"database": main[2], "isolation_level": conn.isolation_level}
+    return params, options, _subclass_factory(conn, sqlite3.Connection)
+
+
+def _sqlite_connect(r: Reconnector, auth: dict[str, Any]) -> Any:
+    import sqlite3
+
+    kwargs = {**r.params, **auth}
+    kwargs.pop("password", None)
+    if r.factory is not None:
+        kwargs.setdefault("factory", r.factory)
+    conn = sqlite3.connect(**kwargs)
+    try:
+        for name, path in r.options.get("attach", ()):
+            conn.execute("ATTACH DATABASE ? AS " + _quote_ident(name), (path,))
+        if r.options.get("row_factory") == "Row":
+            conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA schema_version").fetchone()  # opens the file: fail here, not later
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# psycopg2 ---------------------------------------------------------------------------------------
+
+
+def _pg2_load() -> tuple[type, ...]:
+    import psycopg2.extensions
+
+    return (psycopg2.extensions.connection,)
+
+
+def _pg2_describe(conn: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    import psycopg2.extensions
+
+    if conn.closed:
+        raise _Unsupported("the connection is closed")
+    resolved = conn.get_dsn_parameters()
+    params = {k: resolved[k] for k in ("host", "port", "dbname", "user") if resolved.get(k)}
+    params.update(_strip(psycopg2.extensions.parse_dsn(conn.dsn)))
+    options: dict[str, Any] = {"autocommit": bool(conn.autocommit)}
+    if conn.isolation_level is not None:
+        options["isolation_level"] = int(conn.isolation_level)
+    if conn.readonly is not None:
+        options["readonly"] = bool(conn.readonly)
+    if conn.deferrable is not None:
+        options["deferrable"] = bool(conn.deferrable)
+    return params, options, _subclass_factory(conn, psycopg2.extensions.connection)
+
+
+def _pg2_connect(r: Reconnector, auth: dict[str, Any]) -> Any:
+    import psycopg2
+
+    kwargs = {**r.params, **auth}
+    if r.factory is not None:
+        kwargs.setdefault("connection_factory", r.factory)
+    conn = psycopg2.connect(**kwargs)
+    try:
+        session = {
+            k: r.options[k] for k in ("isolation_level", "readonly", "deferrable") if k in r.options
+        }
+        if session:
+            conn.set_session(**session)
+        conn.autocommit = bool(r.options.get("autocommit", False))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+# psycopg 3 --------------------------------------------------------------------------------------
+
+
+def _pg3_load() -> tuple[type, ...]:
+    import psycopg
+
+    return (psycopg.Connection,)
+
+
+def _pg3_describe(conn: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    import psycopg
+
+    if conn.closed:
+        raise _Unsupported("the connection is closed")
+    info = conn.info
+    params = _strip(info.get_parameters())
+    for key in ("host", "port", "dbname", "user"):
+        value = getattr(info, key, None)
+        if value not in (None, "") and key not in params:
+            params[key] = str(value)
+    options: dict[str, Any] = {"autocommit": bool(conn.autocommit)}
+    if conn.read_only is not None:
+        options["read_only"] = bool(conn.read_only)
+    if conn.isolation_level is not None:
+        options["isolation_level"] = int(conn.isolation_level)
+    row_factory = getattr(conn, "row_factory", None)
+    if (
+        getattr(row_factory, "__module__", "") == "psycopg.rows"
+        and getattr(row_factory, "__name__", "") != "tuple_row"
+    ):
+        options["row_factory"] = row_factory
+    return params, options, _subclass_factory(conn, psycopg.Connection)
+
+
+def _pg3_connect(r: Reconnector, auth: dict[str, Any]) -> Any:
+    import psycopg
+
+    cls = r.factory if r.factory is not None else psycopg.Connection
+    kwargs = {**r.params, **auth}
+    extra: dict[str, Any] = {"autocommit": bool(r.options.get("autocommit", False))}
+    if "row_factory" in r.options:
+        extra["row_factory"] = r.options["row_factory"]
+    conn = cls.connect(**kwargs, **extra)
+    try:
+        if "read_only" in r.options:
+            conn.read_only = r.options["read_only"]
+        if "isolation_level" in r.options:
+            conn.isolation_level = psycopg.IsolationLevel(r.options["isolation_level"])
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+# redis --------------------------------------------------------------------------------------------
+
+
+def _redis_load() -> tuple[type, ...]:
+    import redis
+
+    return (redis.Redis,)
+
+
+def _redis_describe(client: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    import redis
+
+    pool = client.connection_pool
+    raw = dict(pool.connection_kwargs)
+    cls_name = getattr(pool.connection_class, "__name__", "")
+    if "path" in raw:
+        raw["unix_socket_path"] = raw.pop("path")
+    if cls_name.startswith("SSL"):
+        raw["ssl"] = True
+    max_conn = getattr(pool, "max_connections", None)
+    if isinstance(max_conn, int) and max_conn < 2**31 - 1:
+        raw["max_connections"] = max_conn
+    if getattr(client, "single_connection_client", False):
+        raw["single_connection_client"] = True
+    accepted = _init_parameters(type(client))
+    params = {
+        k: v
+        for k, v in _strip(raw).items()
+        if (accepted is None or k in accepted)
+        and _plain(v)
+        and k not in ("lib_name", "lib_version")
+    }
+    return params, {}, _subclass_factory(client, redis.Redis)
+
+
+def _init_parameters(cls: type) -> frozenset[str] | None:
+    try:
+        sig = inspect.signature(cls)
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return None
+    return frozenset(sig.parameters)
+
+
+def _redis_connect(r: Reconnector, auth: dict[str, Any]) -> Any:
+    import redis
+
+    cls = r.factory if r.factory is not None else redis.Redis
+    kwargs = {**r.params, **auth}
+    accepted = _init_parameters(cls)
+    if accepted is not None:  # tolerate another redis-py version in the child
+        kwargs = {k: v for k, v in kwargs.items() if k in accepted}
+    client = cls(**kwargs)
+    try:
+        client.ping()  # authenticate now: a wrong password fails here, naming the attribute
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+# pymongo ------------------------------------------------------------------------------------------
+
+
+def _mongo_load() -> tuple[type, ...]:
+    import pymongo
+
+    return (pymongo.MongoClient,)
+
+
+def _mongo_describe(client: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    import pymongo
+
+    seeds = getattr(getattr(client, "_topology_settings", None), "seeds", None)
+    if not seeds:
+        address = client.address
+        seeds = [address] if address else []
+    hosts = sorted(f"{h}:{p}" for h, p in seeds)
+    if not hosts:
+        raise _Unsupported("its server addresses could not be read")
+    from pymongo import common
+
+    # options as validated by pymongo: timeouts given in ms are kept in seconds; undo that
+    in_seconds = {
+        getattr(common, n, None)
+        for n in (
+            "validate_timeout_or_none",
+            "validate_timeout_or_zero",
+            "validate_timeout_or_none_or_zero",
+            "validate_timeoutms",
+        )
+    } - {None}
+    validators = getattr(common, "VALIDATORS", {})
+    params: dict[str, Any] = {}
+    for key, value in (getattr(client.options, "_options", None) or {}).items():
+        low = key.lower()  # pymongo options are case-insensitive; keep one spelling
+        if low in _SECRET_KEYS or low == "connect" or not _plain(value):
+            continue
+        if (
+            validators.get(low) in in_seconds
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+        ):
+            value = value * 1000
+        params[low] = value
+    cred = getattr(getattr(client.options, "pool_options", None), "_credentials", None)
+    if cred is not None:
+        if getattr(cred, "username", None):
+            params.setdefault("username", cred.username)
+        if getattr(cred, "source", None):
+            params.setdefault("authsource", cred.source)
+        mech = getattr(cred, "mechanism", None)
+        if mech and mech != "DEFAULT":
+            params.setdefault("authmechanism", mech)
+    params["host"] = hosts
+    return params, {}, _subclass_factory(client, pymongo.MongoClient)
+
+
+def _mongo_connect(r: Reconnector, auth: dict[str, Any]) -> Any:
+    import pymongo
+
+    cls = r.factory if r.factory is not None else pymongo.MongoClient
+    client = cls(**{**r.params, **auth})
+    try:
+        client.admin.command("ping")
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+_KINDS: dict[str, _Kind] = {
+    k.key: k
+    for k in (
+        _Kind(
+            "sqlite3",
+            "sqlite3.Connection",
+            "sqlite3",
+            frozenset({"sqlite3.connection"}),
+            False,
+            False,
+            _sqlite_load,
+            _sqlite_describe,
+            _sqlite_connect,
+        ),
+        _Kind(
+            "psycopg2",
+            "psycopg2.Connection",
+            "psycopg2",
+            frozenset(
+                {
+                    "psycopg2.connection",
+                    "psycopg2.extensions.connection",
+                    "psycopg2._psycopg.connection",
+                }
+            ),
+            True,
+            True,
+            _pg2_load,
+            _pg2_describe,
+            _pg2_connect,
+        ),
+        _Kind(
+            "psycopg",
+            "psycopg.Connection",
+            "psycopg",
+            frozenset(
+                {"psycopg.connection", "psycopg.connection.connection", "psycopg3.connection"}
+            ),
+            True,
+            True,
+            _pg3_load,
+            _pg3_describe,
+            _pg3_connect,
+        ),
+        _Kind(
+            "redis",
+            "redis.Redis",
+            "redis",
+            frozenset(
+                {
+                    "redis.redis",
+                    "redis.strictredis",
+                    "redis.client.redis",
+                    "redis.client.strictredis",
+                }
+            ),
+            True,
+            True,
+            _redis_load,
+            _redis_describe,
+            _redis_connect,
+        ),
+        _Kind(
+            "pymongo",
+            "pymongo.MongoClient",
+            "pymongo",
+            frozenset(
+                {
+                    "pymongo.mongoclient",
+                    "pymongo.mongo_client.mongoclient",
+                    "pymongo.synchronous.mongo_client.mongoclient",
+                }
+            ),
+            True,
+            True,
+            _mongo_load,
+            _mongo_describe,
+            _mongo_connect,
+        ),
+    )
+}
+_ALIASES = {alias: k.key for k in _KINDS.values() for alias in k.aliases}
+
+
+def _supported() -> str:
+    return ", ".join(repr(k.label) for k in _KINDS.values())
+
+
+# -- the decorator and its spec ---------------------------------------------------------------
+
+
+class AutoreconnectSpec:
+    """What ``@autoreconnect(...)`` stored on a class (``cls._sk_autoreconnect``).
+
+    ``auth`` maps a driver key ("psycopg2", "redis"...) to ``{"*" or attribute: value}``;
+    ``names`` keeps the type names as the user wrote them (for messages). The repr never shows
+    a password.
+    """
+
+    __slots__ = ("auth", "names", "start_threads")
+
+    def __init__(
+        self,
+        start_threads: bool,
+        auth: dict[str, dict[str, Any]],
+        names: dict[str, str],
+    ) -> None:
+        self.start_threads = start_threads
+        self.auth = auth
+        self.names = names
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (AutoreconnectSpec, (self.start_threads, self.auth, self.names))
+
+    def __repr__(self) -> str:
+        shown = {self.names.get(k, k): sorted(v) for k, v in self.auth.items()}
+        return f"AutoreconnectSpec(start_threads={self.start_threads}, auth keys={shown})"
+
+    def auth_for(self, kind: str, path: str, attr: str) -> tuple[Any, str | None]:
+        """The auth value for a placeholder at ``path`` (attribute ``attr``) and its key."""
+        table = self.auth.get(kind, {})
+        for key in (path, attr, "*"):
+            if key in table:
+                return table[key], key
+        return None, None
+
+
+def _auth_kwargs(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {"password": value}
+    return dict(value)
+
+
+def _check_auth_value(type_key: str, kind: _Kind, attr: Any, value: Any) -> None:
+    where = f"@autoreconnect auth for {type_key!r}"
+    if not isinstance(attr, str) or not attr:
+        raise TypeError(f"{where}: keys must be '*' or attribute names (str), got {attr!r}")
+    if value is None:
+        return
+    if isinstance(value, str):
+        if not kind.takes_password:
+            raise TypeError(
+                f"{where}[{attr!r}]: {kind.label} connections take no password; "
+                f"use None, or a dict of connect() keywords"
+            )
+        return
+    if isinstance(value, Mapping):
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"{where}[{attr!r}]: keyword names must be str, got {bad[0]!r}")
+        return
+    raise TypeError(
+        f"{where}[{attr!r}] must be the password (str), None, or a dict of connect() "
+        f"keywords; got {type(value).__name__}"
+    )
+
+
+def _build_spec(start_threads: Any, auth: dict[str, Any]) -> AutoreconnectSpec:
+    if not isinstance(start_threads, bool):
+        raise TypeError(f"autoreconnect(start_threads=...) must be a bool, got {start_threads!r}")
+    table: dict[str, dict[str, Any]] = {}
+    names: dict[str, str] = {}
+    for type_key, per_attr in auth.items():
+        kind_key = _ALIASES.get(type_key.lower())
+        if kind_key is None:
+            raise TypeError(
+                f"@autoreconnect cannot reconnect {type_key!r}: supported types are "
+                f"{_supported()} (written as 'module.Type')"
+            )
+        kind = _KINDS[kind_key]
+        if kind_key in table:
+            raise TypeError(
+                f"@autoreconnect got {names[kind_key]!r} and {type_key!r}, which name the same "
+                f"type; give its auth once"
+            )
+        if not isinstance(per_attr, Mapping):
+            example = '{"*": "password", "attr_name": "other password"}'
+            raise TypeError(
+                f"@autoreconnect auth for {type_key!r} must be a dict like {example}, "
+                f"got {type(per_attr).__name__}"
+            )
+        for attr, value in per_attr.items():
+            _check_auth_value(type_key, kind, attr, value)
+        table[kind_key] = dict(per_attr)
+        names[kind_key] = type_key
+    return AutoreconnectSpec(start_threads, table, names)
+
+
+def autoreconnect(cls: Any = None, /, *, start_threads: bool = False, **auth: Any) -> Any:
+    """Class decorator: ship this Skprocess's live connections and reopen them in the child.
+
+    ``auth`` keys are "module.Type" names (``"psycopg2.Connection"``, ``"psycopg.Connection"``,
+    ``"redis.Redis"``, ``"sqlite3.Connection"``, ``"pymongo.MongoClient"``); each value maps
+    ``"*"`` (default) and attribute names (overrides) to the password. ``start_threads=True``
+    reopens network connections concurrently. Also usable bare: ``@autoreconnect``.
+    """
+    spec = _build_spec(start_threads, auth)
+
+    def decorate(klass: Any) -> Any:
+        from ._process import Skprocess
+
+        if not (isinstance(klass, type) and issubclass(klass, Skprocess)):
+            what = klass.__qualname__ if isinstance(klass, type) else repr(klass)
+            raise TypeError(f"@autoreconnect decorates Skprocess subclasses; {what} is not one")
+        setattr(klass, _SPEC_ATTR, spec)
+        return klass
+
+    if cls is not None:
+        return decorate(cls)
+    return decorate
+
+
+def spec_of(cls: type) -> AutoreconnectSpec | None:
+    """The ``@autoreconnect`` spec of a class (inherited by subclasses), or None."""
+    spec = getattr(cls, _SPEC_ATTR, None)
+    return spec if isinstance(spec, AutoreconnectSpec) else None
+
+
+# -- parent side: reducers -------------------------------------------------------------------------
+
+
+def _type_name(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _with_subclasses(base: type) -> Iterator[type]:
+    seen: set[type] = set()
+    todo = [base]
+    while todo:
+        t = todo.pop()
+        if t in seen:
+            continue
+        seen.add(t)
+        yield t
+        try:
+            todo.extend(t.__subclasses__())
+        except TypeError:
+            pass
+
+
+def _reducer(kind: _Kind) -> Callable[[Any], tuple[Any, ...]]:
+    def reduce(obj: Any) -> tuple[Any, ...]:
+        tname = _type_name(obj)
+        try:
+            params, options, factory = kind.describe(obj)
+        except _Unsupported as exc:
+            raise _NotShippable(obj, tname, exc.reason, exc.hint)
+        except Exception as exc:
+            raise _NotShippable(
+                obj, tname, f"its connection parameters could not be read ({exc!r})", ""
+            )
+        return (Reconnector, (kind.key, tname, params, options, factory))
+
+    return reduce
+
+
+def reconnect_reducers(spec: AutoreconnectSpec | None) -> dict[type, Any]:
+    """``{type: reducer}`` for :func:`_serial.extra_reducers`: live connections → placeholders.
+
+    Covers the kinds the spec names (their driver is imported if installed) and those whose
+    driver the program already imported; never imports another driver.
+    """
+    if spec is None:
+        return {}
+    table: dict[type, Any] = {}
+    for kind in _KINDS.values():
+        if kind.key not in spec.auth and kind.module not in sys.modules:
+            continue
+        try:
+            bases = kind.load()
+        except ImportError:
+            continue
+        red = _reducer(kind)
+        for base in bases:
+            for t in _with_subclasses(base):
+                table[t] = red
+    return table
+
+
+def _locate(root: Any, target: Any, what: str, depth: int = 6) -> str | None:
+    """Path of ``target`` inside ``root`` by identity (``what.attr[0]``), None if not found."""
+    todo: list[tuple[Any, str, int]] = [(root, what, 0)]
+    seen: set[int] = set()
+    while todo:
+        obj, path, level = todo.pop(0)
+        if obj is target:
+            return path
+        if id(obj) in seen or level >= depth:
+            continue
+        seen.add(id(obj))
+        children: Iterator[tuple[str, Any]]
+        if isinstance(obj, dict):
+            children = ((f"[{k!r}]", v) for k, v in list(obj.items())[:1000])
+        elif isinstance(obj, list | tuple | set | frozenset):
+            children = ((f"[{i}]", v) for i, v in enumerate(list(obj)[:1000]))
+        else:
+            state = getattr(obj, "__dict__", None)
+            if not isinstance(state, dict):
+                continue
+            children = ((f".{k}", v) for k, v in state.items() if not k.startswith("_sk"))
+        for suffix, child in children:
+            todo.append((child, path + suffix, level + 1))
+    return None
+
+
+@contextmanager
+def reconnect_shipping(spec: AutoreconnectSpec | None, root: Any, what: str) -> Iterator[None]:
+    """Serialize ``root`` inside this context to ship live connections as placeholders.
+
+    ``what`` names the root in errors (the class name for a process, e.g. "item 3" for a Pool
+    item); a connection that cannot be shipped raises :class:`ShippingError` naming its path.
+    No-op when ``spec`` is None.
+    """
+    if spec is None:
+        yield
+        return
+    with _serial.extra_reducers(reconnect_reducers(spec)):
+        try:
+            yield
+        except _NotShippable as exc:
+            path = _locate(root, exc.obj, what) or f"an object inside {what}"
+            hint = exc.hint or (
+                "create the connection in __prerun__ (it runs in the child) instead"
+            )
+            raise ShippingError(
+                f"cannot ship {path} ({exc.type_name}) to another process: {exc.reason}. "
+                f"Hint: {hint}.",
+                path=path,
+                type_name=exc.type_name,
+            ) from None
+
+
+# -- child side -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Slot:
+    path: str
+    attr: str
+    placeholder: Reconnector
+    container: Any
+    key: Any
+
+
+def _slots(state: dict[str, Any]) -> tuple[list[_Slot], list[tuple[str, list[Any]]]]:
+    """Placeholders in ``state`` and one level below; tuples are edited as lists then rebuilt."""
+    slots: list[_Slot] = []
+    tuples: list[tuple[str, list[Any]]] = []
+    for name, value in list(state.items()):
+        if name.startswith("_sk"):
+            continue
+        if isinstance(value, Reconnector):
+            slots.append(_Slot(name, name, value, state, name))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                if isinstance(v, Reconnector):
+                    slots.append(_Slot(f"{name}[{i}]", name, v, value, i))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, Reconnector):
+                    slots.append(_Slot(f"{name}[{k!r}]", name, v, value, k))
+        elif isinstance(value, tuple) and any(isinstance(v, Reconnector) for v in value):
+            items = list(value)
+            tuples.append((name, items))
+            for i, v in enumerate(items):
+                if isinstance(v, Reconnector):
+                    slots.append(_Slot(f"{name}[{i}]", name, v, items, i))
+    return slots, tuples
+
+
+def _close_quietly(obj: Any) -> None:
+    close = getattr(obj, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            pass
+
+
+def _open(owner: str, spec: AutoreconnectSpec, slot: _Slot) -> Any:
+    r = slot.placeholder
+    kind = _KINDS.get(r.kind)
+    path = f"{owner}.{slot.path}"
+    if kind is None:
+        raise ReconnectError(
+            f"cannot reconnect {path} ({r.type_name}): unknown kind {r.kind!r}",
+            path=path,
+            type_name=r.type_name,
+        )
+    value, key = spec.auth_for(kind.key, slot.path, slot.attr)
+    try:
+        return kind.connect(r, _auth_kwargs(value))
+    except Exception as exc:
+        label = spec.names.get(kind.key, kind.label)
+        if key is not None:
+            used = f"auth from @autoreconnect {label!r} key {key!r}"
+        elif kind.takes_password:
+            used = f"no password: @autoreconnect has no {label!r} auth for {slot.attr!r} or '*'"
+        else:
+            used = "no auth"
+        raise ReconnectError(
+            f"could not reconnect {path} ({r.type_name}) in the child process "
+            f"({used}): {type(exc).__name__}: {str(exc).strip()}",
+            path=path,
+            type_name=r.type_name,
+            original_error=exc,
+            remote_traceback="".join(traceback.format_exception(exc)),
+        ) from exc
+
+
+def reconnect_instance(proc: Any, spec: AutoreconnectSpec | None = None) -> list[str]:
+    """Replace the :class:`Reconnector` placeholders of ``proc`` by live connections.
+
+    Looks at ``proc.__dict__`` and one level into its lists, tuples and dicts. Returns the
+    reconnected paths. Raises :class:`ReconnectError` (naming attribute, type and reason) on
+    the first failure, after closing the connections it had opened.
+    """
+    spec = spec if spec is not None else spec_of(type(proc))
+    if spec is None:
+        spec = AutoreconnectSpec(False, {}, {})
+    owner = type(proc).__name__
+    state = proc.__dict__
+    slots, tuples = _slots(state)
+    if not slots:
+        return []
+    # one connection per placeholder object (pickle keeps identity: self.a = self.b = conn)
+    first: dict[int, _Slot] = {}
+    for slot in slots:
+        first.setdefault(id(slot.placeholder), slot)
+    unique = list(first.values())
+    opened: dict[int, Any] = {}
+    errors: dict[int, BaseException] = {}
+
+    def run(slot: _Slot) -> None:
+        try:
+            opened[id(slot.placeholder)] = _open(owner, spec, slot)
+        except BaseException as exc:
+            errors[id(slot.placeholder)] = exc
+
+    threaded = [s for s in unique if _threadable(s)] if spec.start_threads else []
+    if len(threaded) > 1:
+        with ThreadPoolExecutor(
+            max_workers=min(len(threaded), 16), thread_name_prefix="suitkaise_nb-reconnect"
+        ) as pool:
+            futures = [pool.submit(run, s) for s in threaded]
+            in_threads = {id(s) for s in threaded}
+            for s in unique:  # sqlite3 stays in this thread (its objects are thread-bound)
+                if id(s) not in in_threads and not errors:
+                    run(s)
+            for f in futures:
+                f.result()
+    else:
+        for s in unique:
+            run(s)
+            if errors:
+                break
+    if errors:
+        for live in opened.values():
+            _close_quietly(live)
+        failed = next(s for s in unique if id(s.placeholder) in errors)
+        raise errors[id(failed.placeholder)]
+    for slot in slots:
+        slot.container[slot.key] = opened[id(slot.placeholder)]
+    for name, items in tuples:
+        old = state[name]
+        state[name] = type(old)._make(items) if hasattr(old, "_fields") else type(old)(items)
+    return [s.path for s in slots]
+
+
+def _threadable(slot: _Slot) -> bool:
+    kind = _KINDS.get(slot.placeholder.kind)
+    return kind is not None and kind.threadable
+
+
+def reconnect_in_child(proc: Any) -> ProcessError | None:
+    """Child hook: reconnect ``proc``'s placeholders; the error to fail the process with."""
+    spec = spec_of(type(proc))
+    try:
+        reconnect_instance(proc, spec)
+    except ProcessError as exc:
+        return exc
+    except BaseException as exc:
+        return ReconnectError(
+            f"@autoreconnect failed in {type(proc).__name__}: {type(exc).__name__}: {exc}",
+            original_error=exc,
+            remote_traceback="".join(traceback.format_exception(exc)),
+        )
+    return None
