@@ -482,7 +482,9 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
             add("full_run", dt)
             proc._current_run += 1
         except _Alarm as exc:
-            err: ProcessError = _timeout_error(section, timeouts[section] or 0.0, proc._current_run, exc)
+            err: ProcessError = _timeout_error(
+                section, timeouts[section] or 0.0, proc._current_run, exc
+            )
             lives -= 1
             rt.lives_left = lives
             if lives > 0:

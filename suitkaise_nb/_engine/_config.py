@@ -77,7 +77,8 @@ class ProcessConfig:
         if name == "runs":
             if value is not None and (type(value) is not int or value < 0):
                 raise ValueError(
-                    f"process_config.runs must be an int >= 0 or None (until stopped), got {value!r}"
+                    "process_config.runs must be an int >= 0 or None (until stopped), "
+                    f"got {value!r}"
                 )
         elif name == "lives":
             if type(value) is not int or value < 1:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from .._timing._timer import Sktimer
@@ -15,7 +15,7 @@ from .._timing._timer import Sktimer
 _ids = itertools.count(1)
 
 
-class ProcessState(str, Enum):
+class ProcessState(StrEnum):
     """Lifecycle of a process handle, as the parent sees it."""
 
     CREATED = "created"

@@ -165,6 +165,10 @@ def _rebuild_point(index: int, one_way: bool) -> Point:
     return Point(socket.socket(fileno=fd), one_way)
 
 
+_Anchor = Anchor
+_Point = Point
+
+
 class Pipe:
     """Factory of connected endpoint pairs: ``anchor, point = Pipe.pair(one_way=False)``."""
 
@@ -175,7 +179,7 @@ class Pipe:
         raise TypeError("use Pipe.pair() to create a connected (anchor, point) pair")
 
     @staticmethod
-    def pair(one_way: bool = False) -> tuple[Anchor, Point]:
+    def pair(one_way: bool = False) -> tuple[_Anchor, _Point]:
         """A connected ``(anchor, point)``; with ``one_way=True`` only anchor → point."""
         if not isinstance(one_way, bool):
             raise TypeError(f"one_way must be True or False, got {one_way!r}")

@@ -124,8 +124,8 @@ _env_at_start = dict(os.environ)
 
 def child_header(entry: str, **extra: Any) -> dict[str, Any]:
     """What every child needs to look like its parent."""
-    env = {k: v for k, v in os.environ.items() if _env_at_start.get(k) != v}
-    env.update({k: None for k in _env_at_start if k not in os.environ})
+    env: dict[str, str | None] = {k: v for k, v in os.environ.items() if _env_at_start.get(k) != v}
+    env.update(dict.fromkeys((k for k in _env_at_start if k not in os.environ), None))
     header: dict[str, Any] = {
         "entry": entry,
         "sys_path": list(sys.path),
@@ -361,7 +361,7 @@ class Skprocess:
         _init_runtime(self)
         self.__dict__.update(state)
 
-    # -- introspection ------------------------------------------------------------------------------
+    # -- introspection ---------------------------------------------------------------------
     @property
     def _handle(self) -> _ParentHandle | None:
         sk = self.__dict__.get("_sk")
@@ -450,7 +450,9 @@ class Skprocess:
         launcher.watch_exit(spare.pid, handle.on_exit)
         track(self)
         try:
-            send_start(conn, child_header("suitkaise_nb._engine._child:run_process"), data, bufs, fds)
+            send_start(
+                conn, child_header("suitkaise_nb._engine._child:run_process"), data, bufs, fds
+            )
         except OSError:
             pass  # the exit report will say what happened
         launcher.hub.add_conn(conn)

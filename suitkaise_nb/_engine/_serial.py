@@ -107,15 +107,68 @@ def _by_value_dumps(obj: Any, buffers: list[pickle.PickleBuffer]) -> bytes:
             cp.dispatch_table = {**cp.dispatch_table, **extra}
         cp.dump(obj)
         return f.getvalue()
-    import dill
-
     f = io.BytesIO()
-    p = dill.Pickler(f, protocol=5, buffer_callback=buffers.append, recurse=True, byref=False)
+    p = _dill_pickler_class()(
+        f, protocol=5, buffer_callback=buffers.append, recurse=True, byref=False
+    )
     extra = _EXTRA_REDUCERS.get()
     if extra:
         p.dispatch_table = {**copyreg.dispatch_table, **extra}
     p.dump(obj)
     return f.getvalue()
+
+
+_REFUSED_HINTS = {
+    "lock": "a lock cannot be shared with another process (it would silently become a new, "
+    "unrelated lock); create it in __prerun__, or keep shared state in a Share",
+    "file": "an open file cannot follow the process (reopening could truncate or duplicate "
+    "it); pass the path and open the file in __prerun__",
+}
+
+
+def _refused_types() -> dict[type, str]:
+    import _thread
+    import threading
+
+    table: dict[type, str] = {
+        _thread.LockType: "lock",
+        type(threading.RLock()): "lock",
+        threading.Condition: "lock",
+        threading.Semaphore: "lock",
+        threading.BoundedSemaphore: "lock",
+        threading.Event: "lock",
+    }
+    for cls in (
+        io.TextIOWrapper,
+        io.BufferedReader,
+        io.BufferedWriter,
+        io.BufferedRandom,
+        io.FileIO,
+    ):
+        table[cls] = "file"
+    return table
+
+
+_dill_cls: Any = None
+
+
+def _dill_pickler_class() -> Any:
+    """dill's Pickler, minus its habit of rebuilding locks and reopening files."""
+    global _dill_cls
+    if _dill_cls is None:
+        import dill
+
+        def refuse(kind: str) -> Any:
+            def save(pickler: Any, obj: Any) -> None:
+                raise TypeError(f"cannot pickle '{type(obj).__qualname__}': {_REFUSED_HINTS[kind]}")
+
+            return save
+
+        dispatch = dict(dill.Pickler.dispatch)
+        for cls, kind in _refused_types().items():
+            dispatch[cls] = refuse(kind)
+        _dill_cls = type("_SkDillPickler", (dill.Pickler,), {"dispatch": dispatch})
+    return _dill_cls
 
 
 def dumps(obj: Any, *, what: str = "object") -> Dumped:
@@ -217,5 +270,6 @@ def explain_unshippable(obj: Any, what: str, error: BaseException) -> ShippingEr
     tname = f"{type(cur).__module__}.{type(cur).__qualname__}"
     if tname.startswith("builtins."):
         tname = tname[len("builtins.") :]
-    msg = f"cannot ship {path} ({tname}) to another process: {cause}. {_HINT}"
+    hint = _HINT if not any(h in str(cause) for h in _REFUSED_HINTS.values()) else ""
+    msg = f"cannot ship {path} ({tname}) to another process: {cause}. {hint}".rstrip()
     return ShippingError(msg, path=path, type_name=tname)

@@ -3,7 +3,7 @@
 One frame::
 
     ┌──────────────── header (15 bytes, little endian) ───────────────┐
-    │ kind u8 │ nfds u16 │ nbuf u32 │ main_len u64 │ nbuf × u64 lens  │ main │ buf0 │ buf1 …
+    │ kind u8 │ nfds u16 │ nbuf u32 │ main_len u64 │ nbuf * u64 lens  │ main │ buf0 │ buf1 …
     └─────────────────────────────────────────────────────────────────┘
 
 ``main`` is usually a pickle; ``buf*`` are its pickle-5 out-of-band buffers, written straight
@@ -23,6 +23,7 @@ from __future__ import annotations
 import array
 import errno
 import os
+import pickle
 import select
 import socket
 import struct
@@ -37,7 +38,7 @@ _ANC_SIZE = socket.CMSG_SPACE(_ANC_FDS * array.array("i").itemsize)
 _RECV_CHUNK = 1 << 18
 _BIG = 1 << 16  # bodies above this are received into their own buffer
 
-Buffer = bytes | bytearray | memoryview
+Buffer = bytes | bytearray | memoryview | pickle.PickleBuffer
 
 
 class Frame(NamedTuple):

@@ -81,7 +81,7 @@ def _serve(ctrl: socket.socket) -> None:
     _send(ctrl, ("hello", me))
     while True:
         try:
-            readable, _, _ = select.select([ctrl, wake_r], [], [])
+            readable, _, _ = select.select([ctrl.fileno(), wake_r], [], [])
         except InterruptedError:
             readable = [wake_r]
         if wake_r in readable:
@@ -91,7 +91,7 @@ def _serve(ctrl: socket.socket) -> None:
             except (BlockingIOError, OSError):
                 pass
             _reap(ctrl, children)
-        if ctrl in readable:
+        if ctrl.fileno() in readable:
             try:
                 data = ctrl.recv(65536)
             except OSError:

@@ -32,7 +32,7 @@ def _msg_id(parent: Any) -> str | None:
 
 
 class _Route:
-    __slots__ = ("display_id", "late", "msg_id", "parent", "alive")
+    __slots__ = ("alive", "display_id", "late", "msg_id", "parent")
 
     def __init__(self, parent: Any) -> None:
         self.parent = parent

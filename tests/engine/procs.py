@@ -50,7 +50,9 @@ class FailIn(Skprocess):
         self.attempts = 0
 
     def _maybe(self, name):
-        if name == self.section and (name not in ("prerun", "run", "postrun") or self._current_run == self.at):
+        if name == self.section and (
+            name not in ("prerun", "run", "postrun") or self._current_run == self.at
+        ):
             raise ValueError(f"boom in {name}")
 
     def __prerun__(self):
@@ -73,7 +75,11 @@ class FailIn(Skprocess):
 
 class FailWithHandler(FailIn):
     def __error__(self):
-        return {"handled": type(self.error).__name__, "attempts": self.attempts, "run": self._current_run}
+        return {
+            "handled": type(self.error).__name__,
+            "attempts": self.attempts,
+            "run": self._current_run,
+        }
 
 
 class FlakyOnce(Skprocess):

@@ -32,7 +32,11 @@ pytestmark = pytest.mark.timeout(60)
 def test_init_needs_no_super_and_config_defaults():
     class P(Skprocess):
         def __init__(self):
-            self.seen = (self.process_config.runs, self.process_config.join_in, self.process_config.lives)
+            self.seen = (
+                self.process_config.runs,
+                self.process_config.join_in,
+                self.process_config.lives,
+            )
 
         def __run__(self):
             pass
@@ -305,7 +309,10 @@ def test_sigkill_from_outside_is_reported():
 
 @pytest.mark.parametrize(
     ("cls", "path", "tname"),
-    [(procs.HoldsLock, "HoldsLock.lock", "lock"), (procs.HoldsSocket, "HoldsSocket.conn['sock']", "socket")],
+    [
+        (procs.HoldsLock, "HoldsLock.lock", "lock"),
+        (procs.HoldsSocket, "HoldsSocket.conn['sock']", "socket"),
+    ],
 )
 def test_unshippable_attribute_is_named(cls, path, tname):
     p = cls()
@@ -313,5 +320,5 @@ def test_unshippable_attribute_is_named(cls, path, tname):
         p.start()
     assert info.value.path == path
     assert tname in info.value.type_name
-    assert "autoreconnect" in str(info.value)
+    assert "__prerun__" in str(info.value)
     assert p.process_state is ProcessState.CREATED
