@@ -86,6 +86,21 @@ def register_fd(fd: int) -> int | None:
     return len(sink) - 1
 
 
+class PassFd:
+    """Wrap a descriptor so that it travels with the frame and arrives as an int."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> Any:
+        import os
+
+        index = register_fd(os.dup(self.fd))
+        if index is None:
+            raise RuntimeError("a descriptor can only travel in a frame (collecting_fds)")
+        return (received_fd, (index,))
+
+
 def received_fd(index: int) -> int:
     """The descriptor number ``index`` of the frame being unpickled."""
     source = _FD_SOURCE.get()

@@ -175,6 +175,13 @@ def _preload() -> None:
 
     from . import _child  # noqa: F401
 
+    # what unpickling a process or a pool item needs; imported once here, not per child
+    for module in ("suitkaise_nb.processing", "suitkaise_nb._pool._worker"):
+        try:
+            __import__(module)
+        except Exception:
+            pass
+
     for name in os.environ.get("SUITKAISE_NB_PRELOAD", "dill").split(","):
         if name:
             try:

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -263,8 +266,6 @@ class KernelRun:
 
 
 def _ansi_free(text: str) -> str:
-    import re
-
     return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
 
 
@@ -295,13 +296,14 @@ def _kernel_client(
     from nbclient import NotebookClient
 
     ksm = KernelSpecManager(kernel_dirs=[str(spec_dirs)])
-    # ipc transport: unix sockets in the work dir, no TCP ports (and no "unencrypted TCP"
-    # warning from ipykernel)
+    # ipc transport: unix sockets (no TCP ports, no "unencrypted TCP" warning from ipykernel),
+    # in a short private dir: socket paths are limited to ~107 bytes
+    ipc_dir = tempfile.mkdtemp(prefix="sknb-ipc-")
     km = AsyncKernelManager(
         kernel_name=KERNEL_NAME,
         kernel_spec_manager=ksm,
         transport="ipc",
-        ip=str(workdir / "kernel-ipc"),
+        ip=os.path.join(ipc_dir, "k"),
     )
     client = NotebookClient(
         nb,
@@ -316,8 +318,13 @@ def _kernel_client(
     )
     # cleanup_kc=True: shut the kernel down (gracefully) on the way out, although we made km
     # env/cwd/stdout/stderr go to KernelManager.start_kernel -> the kernel's Popen
-    with client.setup_kernel(cleanup_kc=True, env=env, cwd=str(workdir), stdout=log, stderr=log):
-        yield client
+    try:
+        with client.setup_kernel(
+            cleanup_kc=True, env=env, cwd=str(workdir), stdout=log, stderr=log
+        ):
+            yield client
+    finally:
+        shutil.rmtree(ipc_dir, ignore_errors=True)
 
 
 def run_in_kernel(cells: list[str], spec_dirs: Path, workdir: Path, timeout: float) -> KernelRun:

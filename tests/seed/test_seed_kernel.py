@@ -11,6 +11,7 @@ see ``runner``. The concatenated stream output of the cells must satisfy the sam
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_kernel_runs_this_interpreter(kernelspec_dirs: Path, tmp_path: Path) -> 
     assert not run.leftovers, run.leftovers
 
 
-def _params() -> list[object]:
+def _params() -> Sequence[object]:
     params = []
     for ex in load_examples():
         if ex.section not in SECTIONS_ENABLED:

@@ -7,6 +7,7 @@ leave no process behind 2 s after it exited.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from runner import run_script
 from seedlib import Example, check_output, load_examples, report
 
 
-def _params() -> list[object]:
+def _params() -> Sequence[object]:
     params = []
     for ex in load_examples():
         if ex.section not in SECTIONS_ENABLED:

@@ -1,0 +1,685 @@
+"""The pool dispatcher: jobs, chunks and slots, driven by the engine's hub thread.
+
+::
+
+    caller thread                         hub thread                          workers (slots)
+    ─────────────                         ──────────                          ───────────────
+    Pool.map(fn, items) ─submit(job)─►  dispatch(): for each slot with room   FUNC once per job
+         │                               pull a chunk from the job's input ─► CHUNK (start, items)
+         │                               (adaptive size: ~20 ms of work)
+         │   ◄──── cond.notify ──────── on RESULTS: store values, count,   ◄── RESULTS
+    wait / iterate                       re-estimate item cost, dispatch       (values, durations,
+                                                                                first error)
+    A slot that dies: its exit report names the item it was running (shared page), the job
+    fails with WorkerDiedError, chunks it had queued go back to their jobs, a new worker is
+    started. Timeouts and KeyboardInterrupt abort the job: chunks are cancelled, busy workers
+    are killed and replaced.
+
+One core loop serves every method: ``map`` collects an ordered job, ``imap`` iterates one
+(bounded: the input is pulled lazily, at most a window of items ahead of the consumer),
+``unordered_*`` take values in completion order. A backend only provides slots (``LocalSlot``
+here: persistent worker processes from the zygote; Dask slots in ``_dask``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import mmap
+import os
+import pickle
+import signal
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .._engine import _events, _serial
+from .._engine._errors import ProcessError, ShippingError
+from .._engine._launcher import Launcher, Spare, describe_exit
+from .._engine._wire import AsyncConn, Frame
+from . import _remote
+from ._model import CallModel, PoolModel, WorkerInfo
+from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS
+
+_job_ids = itertools.count(1)
+_chunk_ids = itertools.count(1)
+DEPTH = 2  # chunks in flight per slot: one running, one waiting
+TARGET_CHUNK_SECONDS = 0.02
+TIMED_ITEM_SECONDS = 20e-6
+
+
+class WorkerDiedError(ProcessError, RuntimeError):
+    """A pool worker process died while running an item (signal, os._exit, OOM)."""
+
+    def __init__(self, message: str, *, pid: int, exitcode: int | None, item_index: int | None):
+        super().__init__(message)
+        self.pid = pid
+        self.exitcode = exitcode
+        self.item_index = item_index
+
+
+class PoolClosedError(ProcessError):
+    """The pool was closed or terminated."""
+
+
+class Job:
+    """One map-family call."""
+
+    def __init__(
+        self,
+        target: Any,
+        iterable: Iterable[Any],
+        *,
+        star: bool,
+        ordered: bool,
+        lazy: bool,
+        kind: str,
+    ) -> None:
+        self.id = next(_job_ids)
+        self.target = target
+        self.star = star
+        self.ordered = ordered
+        self.lazy = lazy
+        try:
+            total: int | None = len(iterable)  # type: ignore[arg-type]
+        except TypeError:
+            total = None
+        self.total = total
+        self.it: Iterator[Any] = iter(iterable)
+        self.next_index = 0
+        self.exhausted = False
+        self.retry: deque[tuple[int, list[Any]]] = deque()
+        self.in_flight: dict[int, tuple[Any, int, list[Any]]] = {}
+        self.results: dict[int, Any] = {}
+        self.completed: deque[Any] = deque()
+        self._ready: deque[Any] = deque()  # ordered values of the chunk being consumed
+        self.done_count = 0
+        self.consumed = 0
+        self.error: BaseException | None = None
+        self.error_index: int | None = None
+        self.finished = False
+        self.cond = threading.Condition()
+        self.per_item: float | None = None
+        self.slots_with_func: set[Any] = set()
+        self.fn_blob = b""
+        self.spec = getattr(target, "_sk_autoreconnect", None)
+        self.call = CallModel(kind, target, total)
+        self.window = 0
+
+    # -- hub thread ----------------------------------------------------------------------------
+    def has_work(self) -> bool:
+        if self.error is not None or self.finished:
+            return False
+        if self.retry:
+            return True
+        if self.exhausted:
+            return False
+        if self.lazy and self.window and self.next_index - self.consumed >= self.window:
+            return False
+        return True
+
+    def chunk_size(self, nslots: int) -> int:
+        if self.per_item is None:
+            size = 4
+        else:
+            size = int(TARGET_CHUNK_SECONDS / max(self.per_item, 1e-7))
+            size = max(1, min(size, 50_000))
+        if self.total is not None:
+            remaining = self.total - self.next_index
+            size = min(size, max(1, math.ceil(remaining / (max(nslots, 1) * DEPTH))))
+        if self.lazy:
+            self.window = max(self.window, size * max(nslots, 1) * (DEPTH + 2), 64)
+        return size
+
+    def pull(self, n: int) -> tuple[int, list[Any]] | None:
+        if self.retry:
+            return self.retry.popleft()
+        items: list[Any] = []
+        start = self.next_index
+        try:
+            for item in itertools.islice(self.it, n):
+                items.append(item)
+        except Exception as exc:
+            self.fail(
+                ProcessError(f"the input iterable raised {type(exc).__name__}: {exc}"),
+                start + len(items),
+            )
+            return None
+        if len(items) < n:
+            self.exhausted = True
+        if not items:
+            return None
+        self.next_index += len(items)
+        return start, items
+
+    def fail(self, error: BaseException, index: int | None) -> None:
+        with self.cond:
+            if self.error is None:
+                self.error = error
+                self.error_index = index
+                self.call.error = error
+            self.cond.notify_all()
+
+    def check_finished(self) -> bool:
+        if self.finished:
+            return True
+        if self.error is not None and not self.in_flight:
+            self._finish()
+        elif self.exhausted and not self.retry and not self.in_flight:
+            self._finish()
+        return self.finished
+
+    def _finish(self) -> None:
+        with self.cond:
+            self.finished = True
+            self.call.ended = time.monotonic()
+            self.cond.notify_all()
+
+    # -- consumer thread -------------------------------------------------------------------------
+    def wait_list(self, deadline: float | None) -> list[Any]:
+        with self.cond:
+            while True:
+                if self.error is not None:
+                    raise self.error
+                if self.finished:
+                    break
+                if not self._wait(deadline):
+                    raise _Expired()
+        out: list[Any] = []
+        for start in sorted(self.results):
+            out.extend(self.results[start])
+        return out
+
+    def _wait(self, deadline: float | None) -> bool:
+        if deadline is None:
+            self.cond.wait(0.25)
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        self.cond.wait(min(left, 0.25))
+        return True
+
+    def take_next(self, deadline: float | None) -> tuple[bool, Any]:
+        """(True, value) for the next value of this job's order; (False, None) at the end."""
+        with self.cond:
+            while True:
+                if self.ordered:
+                    i = self.consumed
+                    if self._ready:
+                        self.consumed += 1
+                        return True, self._ready.popleft()
+                    values = self.results.pop(i, None)
+                    if values is not None:
+                        self._ready.extend(values)
+                        continue
+                    if self.error is not None and (
+                        self.error_index is None or self.error_index <= i
+                    ):
+                        raise self.error
+                    if self.finished and i >= self.next_index:
+                        if self.error is not None:
+                            raise self.error
+                        return False, None
+                else:
+                    if self.completed:
+                        self.consumed += 1
+                        return True, self.completed.popleft()
+                    if self.error is not None:
+                        raise self.error
+                    if self.finished:
+                        return False, None
+                if not self._wait(deadline):
+                    raise _Expired()
+
+
+class _Expired(Exception):
+    pass
+
+
+class LocalSlot:
+    """One persistent worker process."""
+
+    backend = "local"
+
+    def __init__(self, core: PoolCore, spare: Spare) -> None:
+        self.core = core
+        self.spare = spare
+        self.pid = spare.pid
+        self.alive = True
+        self.killed = False
+        self.outstanding: deque[int] = deque()  # chunk ids in flight, oldest first
+        self.info = WorkerInfo(spare.pid)
+        self.shm_fd: int | None = None
+        self.shm: mmap.mmap | None = None
+        if hasattr(os, "memfd_create"):
+            self.shm_fd = os.memfd_create("suitkaise-nb-worker")
+            os.ftruncate(self.shm_fd, 4096)
+            self.shm = mmap.mmap(self.shm_fd, 4096)
+            struct.pack_into("<qq", self.shm, 0, -1, -1)
+        self.conn = AsyncConn(spare.sock, self.on_frames, self.on_eof, core.hub.want_write)
+
+    def start(self) -> None:
+        from .._engine._process import child_header, send_start
+
+        payload: dict[str, Any] = {}
+        if self.shm_fd is not None:
+            payload["shm_fd"] = _serial.PassFd(self.shm_fd)
+        with _serial.collecting_fds() as fds:
+            data, bufs = _serial.dumps(payload)
+        header = child_header("suitkaise_nb._pool._worker:worker_main")
+        send_start(self.conn, header, data, bufs, fds)
+        self.core.launcher.watch_exit(self.pid, self.on_exit)
+        self.core.hub.add_conn(self.conn)
+
+    @property
+    def current_items(self) -> tuple[int, int] | None:
+        """(first, last) index of what the worker runs now (one item when they are equal)."""
+        if self.shm is None:
+            return None
+        try:
+            first, last = struct.unpack_from("<qq", self.shm, 0)
+        except ValueError:
+            return None
+        return None if first < 0 else (first, last)
+
+    def send(self, kind: int, data: Any, bufs: Any = ()) -> None:
+        try:
+            self.conn.send(kind, data, bufs)
+        except OSError:
+            pass  # the exit report will follow
+
+    def on_frames(self, frames: list[Frame]) -> None:
+        for f in frames:
+            if f.kind == K_RESULTS:
+                self.core.on_results(self, _serial.loads(f.main, f.buffers, f.fds))
+            elif f.kind == K_OUTPUT:
+                stream, text = pickle.loads(f.main)
+                self.core.on_output(stream, text)
+
+    def on_eof(self) -> None:
+        pass
+
+    def on_exit(self, code: int) -> None:
+        conn = self.conn
+        if not conn.eof and conn.read_lock.acquire(False):
+            try:
+                conn.read_available()
+            finally:
+                conn.read_lock.release()
+        self.alive = False
+        self.core.slot_died(self, code)
+        self.release()
+
+    def kill(self) -> None:
+        self.killed = True
+        if self.alive:
+            Launcher.signal(self.spare, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Ask the worker to exit (EOF on its channel)."""
+        try:
+            self.conn.sock.shutdown(2)
+        except OSError:
+            pass
+
+    def release(self) -> None:
+        self.core.hub.unwatch(self.conn.sock)
+        self.conn.close()
+        if self.spare.pidfd is not None:
+            try:
+                os.close(self.spare.pidfd)
+            except OSError:
+                pass
+        if self.shm is not None:
+            try:
+                self.shm.close()
+            except (BufferError, ValueError):
+                pass
+        if self.shm_fd is not None:
+            try:
+                os.close(self.shm_fd)
+            except OSError:
+                pass
+            self.shm_fd = None
+
+
+class PoolCore:
+    """Everything a Pool does, minus the public API (which lives in ``_pool``)."""
+
+    def __init__(self, workers: int, backend: str = "local") -> None:
+        self.launcher = Launcher.get()
+        self.hub = self.launcher.hub
+        self.size = workers
+        self.model = PoolModel(workers, backend)
+        self.slots: list[Any] = []
+        self.jobs: list[Job] = []
+        self.chunks: dict[int, tuple[Job, int, list[Any], Any]] = {}
+        self.lock = threading.Lock()
+        self.closing = False
+        self.closed = False
+        self.all_gone = threading.Event()
+        self._rr = 0
+        self.owner_model: Any = self.model
+
+    # -- starting and replacing workers ---------------------------------------------------
+    def start_local(self) -> None:
+        spares = self.launcher.take(self.size)
+        for spare in spares:
+            slot = LocalSlot(self, spare)
+            self.slots.append(slot)
+            self.model.workers[slot.pid] = slot.info
+            slot.start()
+
+    def _replace(self) -> None:
+        if self.closing or self.closed:
+            return
+
+        def arrived(spare: Spare | None) -> None:
+            if spare is None:
+                return
+            self.hub.call_soon(self._add_slot, spare)
+
+        self.launcher.take_async(arrived)
+
+    def _add_slot(self, spare: Spare) -> None:
+        if self.closing or self.closed:
+            self.launcher.signal(spare, signal.SIGKILL)
+            self.launcher.watch_exit(spare.pid, lambda code: None)
+            spare.sock.close()
+            return
+        slot = LocalSlot(self, spare)
+        self.slots.append(slot)
+        self.model.workers[slot.pid] = slot.info
+        slot.start()
+        self._worker_event(slot, "idle", None)
+        self.dispatch()
+
+    # -- submitting (caller thread) -------------------------------------------------------
+    def submit(self, job: Job) -> None:
+        if self.closed or self.closing:
+            raise PoolClosedError("the pool is closed; create a new Pool")
+        job.fn_blob = _serial.dumps_bytes(job.target, what=_name(job.target))
+        self.model.calls.append(job.call)
+        if len(self.model.calls) > 200:
+            del self.model.calls[:100]
+        self.hub.call_soon(self._add_job, job)
+
+    def _add_job(self, job: Job) -> None:
+        self.jobs.append(job)
+        self.dispatch()
+
+    def consumed(self, job: Job) -> None:
+        """The consumer took a value: a throttled lazy job may pull more."""
+        if job.lazy and not job.exhausted:
+            self.hub.call_soon(self.dispatch)
+
+    def abort(self, job: Job, error: BaseException, kill: bool) -> None:
+        """Stop a job from any thread; with ``kill`` its busy workers are killed and replaced."""
+        job.fail(error, None)
+        self.hub.call_soon(self._abort, job, kill)
+
+    def _abort(self, job: Job, kill: bool) -> None:
+        for chunk_id, (slot, _start, _items) in list(job.in_flight.items()):
+            if kill and slot.alive:
+                slot.kill()
+            else:
+                slot.send(K_CANCEL, pickle.dumps(job.id))
+            if not slot.alive or kill:
+                job.in_flight.pop(chunk_id, None)
+        self._end_job_if_done(job)
+
+    # -- dispatching (hub thread) ---------------------------------------------------------
+    def dispatch(self) -> None:
+        if not self.jobs:
+            return
+        live = [s for s in self.slots if s.alive and not s.killed]
+        for slot in live:
+            while len(slot.outstanding) < DEPTH:
+                job = self._next_job()
+                if job is None:
+                    return
+                size = job.chunk_size(len(live))
+                got = job.pull(size)
+                if got is None:
+                    self._end_job_if_done(job)
+                    continue
+                start, items = got
+                if not self._send_chunk(slot, job, start, items):
+                    continue
+
+    def _next_job(self) -> Job | None:
+        n = len(self.jobs)
+        for k in range(n):
+            job = self.jobs[(self._rr + k) % n]
+            if job.has_work():
+                self._rr = (self._rr + k + 1) % max(n, 1)
+                return job
+        return None
+
+    def _send_chunk(self, slot: Any, job: Job, start: int, items: list[Any]) -> bool:
+        timed = bool(job.per_item is None or job.per_item > TIMED_ITEM_SECONDS)
+        chunk_id = next(_chunk_ids)
+        payload = (job.id, chunk_id, start, items, timed)
+        try:
+            if job.spec is not None:
+                from .._engine._reconnect import reconnect_shipping
+
+                with reconnect_shipping(job.spec, items, f"item {start}"):
+                    data, bufs = _serial.dumps(payload)
+            else:
+                data, bufs = _serial.dumps(payload, what="items")
+        except Exception as exc:
+            index = _find_unshippable(items, start)
+            err = ShippingError(
+                f"pool item {index} cannot be sent to a worker: {exc}",
+                path=f"item {index}",
+                type_name=type(items[index - start]).__qualname__ if index is not None else "",
+            )
+            job.fail(err, index)
+            self._end_job_if_done(job)
+            return False
+        if slot not in job.slots_with_func:
+            job.slots_with_func.add(slot)
+            slot.send(K_FUNC, pickle.dumps((job.id, job.fn_blob, job.star)))
+        job.in_flight[chunk_id] = (slot, start, items)
+        slot.outstanding.append(chunk_id)
+        self.chunks[chunk_id] = (job, start, items, slot)
+        slot.send(K_CHUNK, data, bufs)
+        if slot.info.state != "busy":
+            slot.info.state = "busy"
+            slot.info.item = start
+            self._worker_event(slot, "busy", start)
+        return True
+
+    # -- results (hub thread) ---------------------------------------------------------------
+    def on_results(self, slot: Any, payload: tuple[Any, ...]) -> None:
+        job_id, chunk_id, values, durations, error, busy = payload
+        entry = self.chunks.pop(chunk_id, None)
+        if chunk_id in slot.outstanding:
+            slot.outstanding.remove(chunk_id)
+        if entry is None:
+            if chunk_id == -1:  # the callable itself could not be rebuilt in the worker
+                for job in self.jobs:
+                    if job.id == job_id:
+                        job.fail(_remote.rebuild(error), None)
+                        self._end_job_if_done(job)
+            self.dispatch()
+            return
+        job, start, items, _slot = entry
+        job.in_flight.pop(chunk_id, None)
+        n = len(values)
+        slot.info.done += n
+        slot.info.busy_seconds += busy
+        if error == "cancelled":
+            error = None
+        if job.error is None:
+            with job.cond:
+                if job.ordered:
+                    if values:
+                        job.results[start] = values
+                else:
+                    job.completed.extend(values)
+                job.done_count += n
+                job.call.done = job.done_count
+                job.cond.notify_all()
+            if n and busy > 0:
+                est = busy / n
+                job.per_item = est if job.per_item is None else 0.5 * job.per_item + 0.5 * est
+            if error is not None:
+                exc = _remote.rebuild(error)
+                self.model.errors.append(exc)
+                job.fail(exc, error[0])
+                self._abort(job, kill=False)
+        if durations:
+            self.model.record_durations(durations)
+        if not slot.outstanding:
+            slot.info.state = "idle"
+            slot.info.item = None
+            self._worker_event(slot, "idle", None)
+        if _events.has_observers("pool_progress"):
+            _events.emit(
+                "pool_progress",
+                _events.PoolProgress(self.owner_model, job.call, job.done_count, durations),
+            )
+        self._end_job_if_done(job)
+        self.dispatch()
+
+    def on_output(self, stream: str, text: str) -> None:
+        if _events.has_observers("process_output"):
+            _events.emit("process_output", _events.ProcessOutput(self.owner_model, stream, text))
+        else:
+            import sys
+
+            (sys.stdout if stream == "stdout" else sys.stderr).write(text)
+
+    def _end_job_if_done(self, job: Job) -> None:
+        if job in self.jobs and job.check_finished():
+            self.jobs.remove(job)
+            for slot in job.slots_with_func:
+                if slot.alive:
+                    slot.send(K_FORGET, pickle.dumps(job.id))
+            job.slots_with_func.clear()
+            _events.emit("pool_ended", _events.PoolEnded(self.owner_model, job.call, job.error))
+            if self.closing and not self.jobs:
+                self._shutdown_workers()
+
+    # -- deaths (hub thread) ----------------------------------------------------------------
+    def slot_died(self, slot: Any, code: int) -> None:
+        if slot in self.slots:
+            self.slots.remove(slot)
+        slot.info.state = "dead"
+        self._worker_event(slot, "dead", None)
+        current = slot.current_items
+        first = True
+        for chunk_id in list(slot.outstanding):
+            entry = self.chunks.pop(chunk_id, None)
+            if entry is None:
+                continue
+            job, start, items, _ = entry
+            job.in_flight.pop(chunk_id, None)
+            running = first and not slot.killed
+            first = False
+            if job.error is not None or job.finished:
+                pass
+            elif running:
+                lo, hi = current if current is not None else (start, start + len(items) - 1)
+                index = lo
+                k = index - start
+                item_repr = _remote.short_repr(items[k]) if 0 <= k < len(items) else "?"
+                what = (
+                    f"pool item {lo} ({item_repr})"
+                    if lo == hi
+                    else f"one of pool items {lo}..{hi} (a chunk of fast items, first {item_repr})"
+                )
+                err = WorkerDiedError(
+                    f"a pool worker (pid {slot.pid}) died while running {what}: "
+                    f"{describe_exit(code)}",
+                    pid=slot.pid,
+                    exitcode=code,
+                    item_index=index,
+                )
+                self.model.errors.append(err)
+                job.fail(err, index)
+            else:
+                job.retry.append((start, items))  # never started: run it elsewhere
+            self._end_job_if_done(job)
+        slot.outstanding.clear()
+        self.model.workers.pop(slot.pid, None)
+        if self.closing or self.closed:
+            if not any(s.alive for s in self.slots):
+                self.all_gone.set()
+            return
+        self._replace()
+        self.dispatch()
+
+    def _worker_event(self, slot: Any, state: str, item: int | None) -> None:
+        if _events.has_observers("pool_worker"):
+            _events.emit(
+                "pool_worker", _events.PoolWorkerChanged(self.owner_model, slot.pid, state, item)
+            )
+
+    # -- closing ----------------------------------------------------------------------------
+    def close(self, timeout: float | None = None) -> bool:
+        """Let running jobs finish, then let the workers exit. True when all are gone."""
+        if self.closed:
+            return True
+        self.closing = True
+        self.model.state = "closing"
+        self.hub.call_soon(self._close_when_idle)
+        ok = self.all_gone.wait(timeout)
+        self.closed = True
+        self.model.state = "closed"
+        return ok
+
+    def _close_when_idle(self) -> None:
+        if not self.jobs:
+            self._shutdown_workers()
+
+    def _shutdown_workers(self) -> None:
+        live = [s for s in self.slots if s.alive]
+        if not live:
+            self.all_gone.set()
+            return
+        for slot in live:
+            slot.close()
+
+    def terminate(self) -> None:
+        """Kill every worker now; running jobs fail with PoolClosedError."""
+        if self.closed and self.all_gone.is_set():
+            return
+        self.closing = True
+        err = PoolClosedError("the pool was terminated")
+        for job in list(self.jobs):
+            job.fail(err, None)
+        self.hub.call_soon(self._terminate)
+        self.all_gone.wait(10)
+        self.closed = True
+        self.model.state = "closed"
+
+    def _terminate(self) -> None:
+        for job in list(self.jobs):
+            job.in_flight.clear()
+            job.retry.clear()
+            self._end_job_if_done(job)
+        live = [s for s in self.slots if s.alive]
+        if not live:
+            self.all_gone.set()
+        for slot in live:
+            slot.kill()
+
+
+def _name(target: Any) -> str:
+    return getattr(target, "__qualname__", None) or type(target).__name__
+
+
+def _find_unshippable(items: list[Any], start: int) -> int | None:
+    for k, item in enumerate(items):
+        try:
+            _serial.dumps(item)
+        except Exception:
+            return start + k
+    return None

@@ -1,0 +1,247 @@
+"""``Pool``: persistent worker processes and the map family.
+
+================================  ==============================================================
+call                              returns
+================================  ==============================================================
+``pool.map(fn, items)``           list, in input order
+``pool.unordered_map(fn, items)``  list, in completion order
+``pool.imap(fn, items)``          iterator, in input order (input pulled lazily, bounded)
+``pool.unordered_imap(fn, it)``   iterator, in completion order
+``pool.star().map(fn, pairs)``    same, with each item unpacked: ``fn(*item)``
+``.timeout(s)``                   map/unordered_map: the whole call; imap: each item.
+                                  Expiry raises TimeoutError; busy workers are killed, replaced
+``.background()`` / ``.asynced()``  a Future / an awaitable
+================================  ==============================================================
+
+``fn`` may be a function (lambdas and functions typed into notebook cells travel by value) or
+an Skprocess subclass: each item builds an instance (``Cls(item)`` or ``Cls(*item)``) which
+runs its whole lifecycle in a worker and contributes its ``__result__``.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .._engine import _events
+from .._engine._launcher import track, untrack
+from .._modifiers import DeadlineExpired, modifiable
+from ._core import Job, PoolClosedError, PoolCore, _Expired
+
+
+class _PoolTimeout(TimeoutError):
+    pass
+
+
+def _check_target(fn: Any) -> None:
+    if not callable(fn):
+        raise TypeError(
+            f"the first argument must be a function or an Skprocess subclass, got {fn!r}"
+        )
+    from .._engine._process import Skprocess
+
+    if isinstance(fn, Skprocess):
+        raise TypeError(
+            f"pass the Skprocess class ({type(fn).__name__}), not an instance: the pool builds "
+            "one instance per item"
+        )
+
+
+def _check_iterable(items: Any) -> None:
+    if isinstance(items, str | bytes) or not hasattr(items, "__iter__"):
+        raise TypeError(f"the second argument must be an iterable of items, got {items!r}")
+
+
+class _MapMethods:
+    """The map family, shared by Pool and its ``star()`` view."""
+
+    _core: PoolCore
+    _star: bool
+    _owner: Any
+
+    def _job(self, fn: Any, items: Iterable[Any], kind: str, ordered: bool, lazy: bool) -> Job:
+        _check_target(fn)
+        _check_iterable(items)
+        core = self._core
+        if core.closed or core.closing:
+            raise PoolClosedError("this pool is closed; create a new Pool")
+        job = Job(fn, items, star=self._star, ordered=ordered, lazy=lazy, kind=kind)
+        if _events.has_observers("pool_started"):
+            _events.emit("pool_started", _events.PoolStarted(core.model, job.call, self._owner))
+        core.submit(job)
+        return job
+
+    def _collect(self, job: Job, deadline: float | None, ordered: bool) -> list[Any]:
+        core = self._core
+        try:
+            if ordered:
+                return job.wait_list(deadline)
+            out = []
+            while True:
+                ok, value = job.take_next(deadline)
+                if not ok:
+                    return out
+                out.append(value)
+        except _Expired:
+            core.abort(job, TimeoutError("the pool call timed out"), kill=True)
+            raise DeadlineExpired() from None
+        except KeyboardInterrupt:
+            core.abort(job, KeyboardInterrupt(), kill=True)
+            raise
+        except BaseException:
+            if job.error is None:
+                core.abort(job, PoolClosedError("the call was abandoned"), kill=False)
+            raise
+
+    def _iterate(self, job: Job, per_item: float | None) -> Iterator[Any]:
+        import time
+
+        core = self._core
+        finished = False
+        try:
+            while True:
+                deadline = None if per_item is None else time.monotonic() + per_item
+                try:
+                    ok, value = job.take_next(deadline)
+                except _Expired:
+                    core.abort(job, TimeoutError("an imap item timed out"), kill=True)
+                    raise TimeoutError(
+                        f"the next item did not arrive within {per_item} seconds"
+                    ) from None
+                if not ok:
+                    finished = True
+                    return
+                core.consumed(job)
+                yield value
+        except KeyboardInterrupt:
+            core.abort(job, KeyboardInterrupt(), kill=True)
+            finished = True
+            raise
+        finally:
+            if not finished and job.error is None and not job.finished:
+                core.abort(job, PoolClosedError("the iteration was abandoned"), kill=False)
+
+    @modifiable(timeout_error=TimeoutError)
+    def map(self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None) -> list[Any]:
+        """``[fn(x) for x in items]`` across the workers, in input order."""
+        return self._collect(self._job(fn, items, "map", True, False), _deadline, True)
+
+    @modifiable(timeout_error=TimeoutError)
+    def unordered_map(
+        self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None
+    ) -> list[Any]:
+        """Like ``map`` but the list is in completion order (fast items first)."""
+        return self._collect(self._job(fn, items, "unordered_map", False, False), _deadline, False)
+
+    @modifiable(timeout_error=TimeoutError)
+    def imap(
+        self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None
+    ) -> Iterator[Any]:
+        """An iterator of results in input order; the input is consumed lazily."""
+        per_item = _per_item(_deadline)
+        return self._iterate(self._job(fn, items, "imap", True, True), per_item)
+
+    @modifiable(timeout_error=TimeoutError)
+    def unordered_imap(
+        self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None
+    ) -> Iterator[Any]:
+        """An iterator of results in completion order; the input is consumed lazily."""
+        per_item = _per_item(_deadline)
+        return self._iterate(self._job(fn, items, "unordered_imap", False, True), per_item)
+
+
+def _per_item(deadline: float | None) -> float | None:
+    """``.timeout(s)`` on imap bounds each item: turn the deadline back into seconds."""
+    if deadline is None:
+        return None
+    import time
+
+    return max(0.0, deadline - time.monotonic())
+
+
+class _StarPool(_MapMethods):
+    """``pool.star()``: the same methods, with every item unpacked as ``fn(*item)``."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._core = pool._core
+        self._star = True
+        self._owner = pool
+
+    def __repr__(self) -> str:
+        return f"<star view of {self._owner!r}>"
+
+
+class Pool(_MapMethods):
+    """A pool of persistent worker processes.
+
+    ``Pool(workers=None)`` starts ``os.cpu_count()`` workers (the same safe way as an
+    Skprocess) that are reused by every call until ``close()`` (waits for running calls) or
+    ``terminate()`` (kills). Use it as a context manager.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        if workers is None:
+            workers = os.cpu_count() or 1
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive int or None, got {workers!r}")
+        self._star = False
+        self._owner = self
+        self._core = PoolCore(workers)
+        self._core.model.handle_ref = weakref.ref(self)
+        self._core.start_local()
+        track(self)
+        self._finalizer = weakref.finalize(self, _finalize, self._core)
+
+    @property
+    def workers(self) -> int:
+        """The number of worker processes."""
+        return self._core.size
+
+    @property
+    def model(self) -> Any:
+        """The observable model the views read."""
+        return self._core.model
+
+    @property
+    def is_open(self) -> bool:
+        return not (self._core.closed or self._core.closing)
+
+    def star(self) -> _StarPool:
+        """A view whose map methods call ``fn(*item)`` for each item (a tuple)."""
+        return _StarPool(self)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Wait for running calls to finish, then stop the workers."""
+        self._core.close(timeout)
+        untrack(self)
+
+    def terminate(self) -> None:
+        """Kill the workers now; running calls raise PoolClosedError."""
+        self._core.terminate()
+        untrack(self)
+
+    def _shutdown_at_exit(self) -> None:
+        self._core.terminate()
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.terminate()
+
+    def __repr__(self) -> str:
+        state = self._core.model.state
+        return f"<Pool workers={self._core.size} {state}>"
+
+
+def _finalize(core: PoolCore) -> None:
+    if not core.closed:
+        try:
+            core.terminate()
+        except Exception:
+            pass

@@ -1,0 +1,16 @@
+"""Frame kinds spoken between the pool dispatcher and its workers.
+
+parent → worker:  FUNC (job id, target, star)      ship the callable once per job and worker
+                  CHUNK (job id, chunk id, start, items, timed)
+                  FORGET (job id)                  the job is over: drop its callable
+                  CANCEL (job id)                  abandon the chunk of that job in progress
+worker → parent:  RESULTS (job id, chunk id, values, durations, error or None, busy seconds)
+                  OUTPUT (stream, text)            captured stdout/stderr (kernel mode)
+"""
+
+K_FUNC = 16
+K_CHUNK = 17
+K_FORGET = 18
+K_CANCEL = 19
+K_RESULTS = 20
+K_OUTPUT = 21

@@ -1,0 +1,270 @@
+"""The pool worker loop (runs in a child).
+
+A worker receives the job's callable once (FUNC), then chunks of consecutive items (CHUNK),
+and answers each chunk with one RESULTS frame: the values, per-item durations (only when the
+items are slow enough for timing to cost nothing; otherwise one average), and the first error
+with its item index, type, pickled exception and traceback text.
+
+Before each item the worker writes the item's index into a page shared with the parent
+(``memfd``), so that if the worker dies the parent can name the exact item that killed it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import mmap
+import os
+import pickle
+import signal
+import sys
+import time
+import traceback
+from typing import Any
+
+from .._engine import _serial
+from .._engine._child import ChildRuntime, _CaptureStream, _flush_std
+from .._engine._wire import BlockingConn
+from ._remote import short_repr
+from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS
+
+_perf = time.perf_counter
+
+
+class _Target:
+    __slots__ = ("fn", "is_process", "spec", "star")
+
+    def __init__(self, fn: Any, star: bool) -> None:
+        self.fn = fn
+        self.star = star
+        from .._engine._process import Skprocess
+
+        self.is_process = isinstance(fn, type) and issubclass(fn, Skprocess)
+        self.spec = getattr(fn, "_sk_autoreconnect", None) if self.is_process else None
+
+
+def _run_process_item(target: _Target, item: Any) -> Any:
+    """Build the Skprocess from the item and run its whole lifecycle here, in the worker."""
+    from .._engine._child import run_lifecycle
+
+    proc = target.fn(*item) if target.star else target.fn(item)
+    if target.spec is not None:
+        from .._engine._reconnect import reconnect_in_child
+
+        err = reconnect_in_child(proc)
+        if err is not None:
+            raise err
+    rt = ChildRuntime(None, {})
+    proc._sk = rt
+    outcome = run_lifecycle(proc, rt)
+    if outcome.kind == "error":
+        assert outcome.error is not None
+        raise outcome.error
+    return outcome.value
+
+
+def _error_payload(index: int, item: Any, exc: BaseException) -> tuple[Any, ...]:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    remote_tb = getattr(exc, "remote_traceback", "")
+    if remote_tb:
+        tb = remote_tb
+    try:
+        blob = _serial.dumps_bytes(exc)
+    except Exception:
+        blob = None
+    return (
+        index,
+        short_repr(item),
+        type(exc).__module__,
+        type(exc).__qualname__,
+        str(exc),
+        blob,
+        tb,
+    )
+
+
+class _Worker:
+    def __init__(self, conn: BlockingConn, shm: mmap.mmap | None) -> None:
+        self.conn = conn
+        self.shm = shm
+        # [first, last] index of the item(s) running now, readable by the parent
+        self.cur = memoryview(shm).cast("q") if shm is not None else None
+        self.targets: dict[int, _Target] = {}
+        self.cancelled: set[int] = set()
+        self.pending: list[Any] = []
+
+    def set_current(self, index: int) -> None:
+        if self.cur is not None:
+            self.cur[0] = self.cur[1] = index
+
+    def poll_cancel(self, job: int) -> bool:
+        for f in self.conn.poll_frames():
+            if f.kind == K_CANCEL:
+                self.cancelled.add(pickle.loads(f.main))
+            else:
+                self.pending.append(f)
+        return job in self.cancelled
+
+    def run_chunk(self, job: int, chunk: int, start: int, items: list[Any], timed: bool) -> None:
+        """Run one chunk. Slow items (``timed``) are timed one by one and their index is
+        published before each; fast items run in a C-level ``map`` (only the chunk's first
+        index is published, so a crash names the range)."""
+        target = self.targets.get(job)
+        values: list[Any] = []
+        durations: list[float] = []
+        error = None
+        t_chunk = _perf()
+        cur = self.cur
+        if target is None:
+            error = (
+                start,
+                "",
+                "builtins",
+                "RuntimeError",
+                "the job's function never arrived",
+                None,
+                "",
+            )
+        elif not timed and not target.is_process:
+            if cur is not None:
+                cur[0] = start
+                cur[1] = start + len(items) - 1
+            try:
+                if target.star:
+                    values.extend(itertools.starmap(target.fn, items))
+                else:
+                    values.extend(map(target.fn, items))
+            except BaseException as exc:
+                error = _error_payload(start + len(values), items[len(values)], exc)
+        else:
+            fn, star, is_process = target.fn, target.star, target.is_process
+            next_poll = t_chunk + 0.05
+            i = start
+            try:
+                for item in items:
+                    if cur is not None:
+                        cur[0] = cur[1] = i
+                    t0 = _perf()
+                    if is_process:
+                        values.append(_run_process_item(target, item))
+                    elif star:
+                        values.append(fn(*item))
+                    else:
+                        values.append(fn(item))
+                    t1 = _perf()
+                    durations.append(t1 - t0)
+                    if t1 > next_poll:
+                        next_poll = t1 + 0.05
+                        if self.poll_cancel(job):
+                            self.set_current(-1)
+                            self.send_results(job, chunk, start, [], [], "cancelled", 0.0, [])
+                            return  # the parent no longer wants this chunk
+                    i += 1
+            except BaseException as exc:
+                error = _error_payload(i, items[i - start], exc)
+        busy = _perf() - t_chunk
+        self.set_current(-1)
+        if not timed and values:
+            durations = [busy / len(values)]
+        self.send_results(job, chunk, start, values, durations, error, busy, items)
+
+    def send_results(
+        self,
+        job: int,
+        chunk: int,
+        start: int,
+        values: list[Any],
+        durations: list[float],
+        error: Any,
+        busy: float,
+        items: list[Any],
+    ) -> None:
+        try:
+            data, bufs = _serial.dumps((job, chunk, values, durations, error, busy), what="result")
+        except Exception:
+            # find the first value that cannot travel and report it as that item's error
+            for k, v in enumerate(values):
+                try:
+                    _serial.dumps(v)
+                except Exception as exc:
+                    err = TypeError(
+                        f"the result of this item could not be sent back: {type(exc).__name__}: {exc}"
+                    )
+                    error = _error_payload(start + k, items[k], err)
+                    values = values[:k]
+                    break
+            data, bufs = _serial.dumps((job, chunk, values, durations[: len(values)], error, busy))
+        _flush_std()
+        self.conn.send(K_RESULTS, data, bufs)
+
+    def loop(self) -> int:
+        conn = self.conn
+        while True:
+            if self.pending:
+                f = self.pending.pop(0)
+            else:
+                try:
+                    f = conn.recv()
+                except (EOFError, OSError):
+                    return 0
+            if f is None:
+                continue
+            kind = f.kind
+            if kind == K_CHUNK:
+                job, chunk, start, items, timed = _serial.loads(f.main, f.buffers, f.fds)
+                if job in self.cancelled:
+                    self.send_results(job, chunk, start, [], [], "cancelled", 0.0, [])
+                    continue
+                self.run_chunk(job, chunk, start, items, timed)
+            elif kind == K_FUNC:
+                job, fn_blob, star = pickle.loads(f.main)
+                try:
+                    fn = _serial.loads(fn_blob)
+                    self.targets[job] = _Target(fn, star)
+                except BaseException as exc:
+                    err = _error_payload(-1, None, exc)
+                    self.conn.send(K_RESULTS, pickle.dumps((job, -1, [], [], err, 0.0)))
+            elif kind == K_FORGET:
+                job = pickle.loads(f.main)
+                self.targets.pop(job, None)
+                self.cancelled.discard(job)
+            elif kind == K_CANCEL:
+                self.cancelled.add(pickle.loads(f.main))
+
+
+class _OutputForwarder:
+    """In kernel mode: captured text goes to the parent as OUTPUT frames, in order."""
+
+    def __init__(self, conn: BlockingConn) -> None:
+        self.conn = conn
+
+    def output(self, stream: str, text: str) -> None:
+        try:
+            self.conn.send(K_OUTPUT, pickle.dumps((stream, text)))
+        except OSError:
+            os._exit(1)
+
+    def flush_soon(self) -> None:
+        pass
+
+
+def worker_main(conn: BlockingConn, payload: Any, header: dict[str, Any]) -> int:
+    """Entry of a pool worker child."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+    shm = None
+    fd = payload.get("shm_fd")
+    if fd is not None:
+        try:
+            shm = mmap.mmap(fd, 4096)
+        finally:
+            os.close(fd)
+    if header.get("capture"):
+        fwd: Any = _OutputForwarder(conn)
+        sys.stdout = _CaptureStream(fwd, "stdout")
+        sys.stderr = _CaptureStream(fwd, "stderr")
+    else:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+            except Exception:
+                pass
+    return _Worker(conn, shm).loop()
