@@ -21,15 +21,15 @@ from ._engine._model import ProcessState as ProcessState
 from ._engine._model import ProcessTimers as ProcessTimers
 from ._engine._pipe import Pipe as Pipe
 from ._engine._process import Skprocess as Skprocess
-from ._pool._pool import Pool as Pool
 from ._engine._reconnect import autoreconnect as autoreconnect
+from ._pool._pool import Pool as Pool
 
 __all__ = [
     "ErrorHandlerError",
     "OnFinishError",
     "Pipe",
-    "Pool",
     "PipeEndpointError",
+    "Pool",
     "PostRunError",
     "PreRunError",
     "ProcessConfig",

@@ -117,9 +117,7 @@ class Job:
             return True
         if self.exhausted:
             return False
-        if self.lazy and self.window and self.next_index - self.consumed >= self.window:
-            return False
-        return True
+        return not (self.lazy and self.window and self.next_index - self.consumed >= self.window)
 
     def chunk_size(self, nslots: int) -> int:
         if self.per_item is None:
@@ -166,9 +164,7 @@ class Job:
     def check_finished(self) -> bool:
         if self.finished:
             return True
-        if self.error is not None and not self.in_flight:
-            self._finish()
-        elif self.exhausted and not self.retry and not self.in_flight:
+        if not self.in_flight and (self.error is not None or (self.exhausted and not self.retry)):
             self._finish()
         return self.finished
 
@@ -509,7 +505,7 @@ class PoolCore:
                         self._end_job_if_done(job)
             self.dispatch()
             return
-        job, start, items, _slot = entry
+        job, start, _items, _slot = entry
         job.in_flight.pop(chunk_id, None)
         n = len(values)
         slot.info.done += n

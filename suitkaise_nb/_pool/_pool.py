@@ -78,7 +78,7 @@ class _MapMethods:
         try:
             if ordered:
                 return job.wait_list(deadline)
-            out = []
+            out: list[Any] = []
             while True:
                 ok, value = job.take_next(deadline)
                 if not ok:

@@ -38,7 +38,7 @@ _lock = threading.Lock()
 def _remote_str(self: BaseException) -> str:
     base = type(self).__mro__[1]
     try:
-        text = base.__str__(self)
+        text = base.__str__(self)  # type: ignore[call-arg]
     except Exception:
         text = ""
     index = getattr(self, "item_index", None)

@@ -24,8 +24,8 @@ from typing import Any
 from .._engine import _serial
 from .._engine._child import ChildRuntime, _CaptureStream, _flush_std
 from .._engine._wire import BlockingConn
-from ._remote import short_repr
 from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS
+from ._remote import short_repr
 
 _perf = time.perf_counter
 
@@ -187,7 +187,8 @@ class _Worker:
                     _serial.dumps(v)
                 except Exception as exc:
                     err = TypeError(
-                        f"the result of this item could not be sent back: {type(exc).__name__}: {exc}"
+                        "the result of this item could not be sent back: "
+                        f"{type(exc).__name__}: {exc}"
                     )
                     error = _error_payload(start + k, items[k], err)
                     values = values[:k]
