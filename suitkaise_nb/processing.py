@@ -23,6 +23,8 @@ from ._engine._pipe import Pipe as Pipe
 from ._engine._process import Skprocess as Skprocess
 from ._engine._reconnect import autoreconnect as autoreconnect
 from ._pool._pool import Pool as Pool
+from ._share._share import Share as Share
+from ._share._share import ShareError as ShareError
 
 __all__ = [
     "ErrorHandlerError",
@@ -42,6 +44,8 @@ __all__ = [
     "ResultError",
     "ResultTimeoutError",
     "RunError",
+    "Share",
+    "ShareError",
     "ShippingError",
     "Skprocess",
     "autoreconnect",

@@ -426,10 +426,6 @@ class Skprocess:
                 f"{self._handle.model.state.value}); create a new instance to run it again"
             )
         cls = type(self)
-        from ._child import section_functions
-
-        if section_functions(cls)["run"] is None:
-            raise TypeError(f"{cls.__qualname__} must define __run__")
         spec = spec_of(cls)  # @autoreconnect: connections ship as placeholders (_reconnect)
         with _serial.collecting_fds() as fds, reconnect_shipping(spec, self, cls.__name__):
             data, bufs = _serial.dumps(self, what=cls.__name__)

@@ -176,7 +176,11 @@ def _preload() -> None:
     from . import _child  # noqa: F401
 
     # what unpickling a process or a pool item needs; imported once here, not per child
-    for module in ("suitkaise_nb.processing", "suitkaise_nb._pool._worker"):
+    for module in (
+        "suitkaise_nb.processing",
+        "suitkaise_nb._pool._worker",
+        "suitkaise_nb._share._server",
+    ):
         try:
             __import__(module)
         except Exception:

@@ -220,3 +220,15 @@ class JoinIn(Skprocess):
 
     def __result__(self):
         return self._current_run
+
+
+class OnlyPostrun(Skprocess):
+    def __init__(self):
+        self.process_config.runs = 4
+        self.n = 0
+
+    def __postrun__(self):
+        self.n += 1
+
+    def __result__(self):
+        return self.n

@@ -104,12 +104,9 @@ def test_start_twice_and_calls_before_start_are_clear_errors():
     assert p.wait(10)
 
 
-def test_missing_run_and_base_class():
-    class NoRun(Skprocess):
-        pass
-
-    with pytest.raises(TypeError, match="__run__"):
-        NoRun().start()
+def test_run_section_is_optional_and_base_class_is_abstract():
+    # the seed's Share examples do all their work in __postrun__
+    assert procs.OnlyPostrun().run() == 4
     with pytest.raises(TypeError, match="subclass"):
         Skprocess()
 

@@ -1,0 +1,172 @@
+"""What will the caller do with this attribute? (read from the caller's bytecode)
+
+``share.count += 1`` is, to Python, a read followed by a write: two round trips and a lost
+update when two processes interleave. To make it one atomic operation on the server, the
+Share's ``__getattr__`` looks at the instruction that asked for the attribute and at the ones
+after it (cached per code object and offset, so the cost is one dict lookup):
+
+=================================  =========  ===============================================
+caller writes                      usage      what __getattr__ returns
+=================================  =========  ===============================================
+``share.obj.method(...)``          method     a callable that runs the method on the server
+``share.obj.attr`` (chained)       chain      a lazy path: the next access goes to the server
+``share.x += y``                   aug:+=     a marker; the following STORE_ATTR sends one
+                                              atomic in-place operation
+``share.d[k] += y``                augitem    the same for one item of a container
+``share.d[k] = v``, ``del ...``    store      a lazy path, so the store runs on the server
+anything else (``v = share.x``)    value      the current value (a copy)
+=================================  =========  ===============================================
+
+Unknown bytecode shapes (other Python versions, C callers such as ``getattr``) fall back to
+"value", which is always correct for reads.
+"""
+
+from __future__ import annotations
+
+import dis
+import sys
+from types import CodeType, FrameType
+
+_INPLACE = {
+    "+=": "iadd",
+    "-=": "isub",
+    "*=": "imul",
+    "/=": "itruediv",
+    "//=": "ifloordiv",
+    "%=": "imod",
+    "**=": "ipow",
+    "<<=": "ilshift",
+    ">>=": "irshift",
+    "&=": "iand",
+    "|=": "ior",
+    "^=": "ixor",
+    "@=": "imatmul",
+}
+_SIMPLE_LOADS = {"LOAD_CONST", "LOAD_FAST", "LOAD_NAME", "LOAD_GLOBAL", "LOAD_DEREF"}
+
+_code_cache: dict[CodeType, tuple[list[dis.Instruction], dict[int, int]]] = {}
+_usage_cache: dict[tuple[CodeType, int], str] = {}
+
+
+def _instructions(code: CodeType) -> tuple[list[dis.Instruction], dict[int, int]]:
+    found = _code_cache.get(code)
+    if found is None:
+        ins = list(dis.get_instructions(code))
+        found = (ins, {i.offset: n for n, i in enumerate(ins)})
+        if len(_code_cache) > 4096:
+            _code_cache.clear()
+        _code_cache[code] = found
+    return found
+
+
+def usage(frame: FrameType | None) -> str:
+    """How the attribute being fetched by ``frame``'s current instruction will be used."""
+    if frame is None:
+        return "value"
+    code = frame.f_code
+    key = (code, frame.f_lasti)
+    found = _usage_cache.get(key)
+    if found is None:
+        try:
+            found = _analyze(code, frame.f_lasti)
+        except Exception:
+            found = "value"
+        if len(_usage_cache) > 65536:
+            _usage_cache.clear()
+        _usage_cache[key] = found
+    return found
+
+
+def _is_method_load(ins: dis.Instruction) -> bool:
+    if ins.opname == "LOAD_METHOD":
+        return True
+    # Python 3.12+: LOAD_ATTR with the low bit of its argument set loads a method
+    return sys.version_info >= (3, 12) and ins.opname == "LOAD_ATTR" and bool((ins.arg or 0) & 1)
+
+
+def _analyze(code: CodeType, lasti: int) -> str:
+    ins, index = _instructions(code)
+    n = index.get(lasti)
+    if n is None:
+        return "value"
+    cur = ins[n]
+    if _is_method_load(cur):
+        return "method"
+    if cur.opname != "LOAD_ATTR":
+        return "value"
+    nxt = ins[n + 1] if n + 1 < len(ins) else None
+    if nxt is None:
+        return "value"
+    if nxt.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+        return "chain"
+    aug = _aug_attr(ins, n, cur.argval)
+    if aug:
+        return aug
+    if nxt.opname in _SIMPLE_LOADS and n + 2 < len(ins):
+        after = ins[n + 2]
+        if after.opname in ("STORE_SUBSCR", "DELETE_SUBSCR"):
+            return "store"
+        if _aug_item(ins, n + 2):
+            return "augitem"
+    return "value"
+
+
+def _aug_attr(ins: list[dis.Instruction], n: int, name: str) -> str:
+    """``X.name += rhs``: LOAD_ATTR name, <rhs>, BINARY_OP (inplace), SWAP 2, STORE_ATTR name."""
+    depth = 1
+    for k in range(n + 1, min(n + 64, len(ins))):
+        i = ins[k]
+        if i.opname == "BINARY_OP" and depth == 2:
+            op = _INPLACE.get(i.argrepr)
+            if (
+                op
+                and k + 2 < len(ins)
+                and ins[k + 1].opname == "SWAP"
+                and ins[k + 1].arg == 2
+                and ins[k + 2].opname == "STORE_ATTR"
+                and ins[k + 2].argval == name
+            ):
+                return "aug:" + op
+            return ""
+        if i.opcode in dis.hasjrel or i.opcode in dis.hasjabs or i.opname.startswith("RETURN"):
+            return ""
+        try:
+            depth += dis.stack_effect(i.opcode, i.arg, jump=False)
+        except ValueError:
+            return ""
+        if depth < 1:
+            return ""
+    return ""
+
+
+def _aug_item(ins: list[dis.Instruction], k: int) -> bool:
+    """After ``LOAD_ATTR x; <load key>``: COPY 2, COPY 2, BINARY_SUBSCR, <rhs>, BINARY_OP
+    (inplace), SWAP 3, SWAP 2, STORE_SUBSCR."""
+    if k + 2 >= len(ins):
+        return False
+    if not (ins[k].opname == "COPY" and ins[k + 1].opname == "COPY"):
+        return False
+    if ins[k + 2].opname != "BINARY_SUBSCR":
+        return False
+    depth = 0
+    for j in range(k + 3, min(k + 64, len(ins))):
+        i = ins[j]
+        if i.opname == "BINARY_OP" and depth == 1:
+            return (
+                i.argrepr in _INPLACE
+                and j + 3 < len(ins)
+                and ins[j + 1].opname == "SWAP"
+                and ins[j + 2].opname == "SWAP"
+                and ins[j + 3].opname == "STORE_SUBSCR"
+            )
+        if i.opcode in dis.hasjrel or i.opcode in dis.hasjabs:
+            return False
+        try:
+            depth += dis.stack_effect(i.opcode, i.arg, jump=False)
+        except ValueError:
+            return False
+    return False
+
+
+def inplace_name(symbol: str) -> str | None:
+    return _INPLACE.get(symbol)

@@ -1,0 +1,618 @@
+"""``Share``: attribute-style shared state, one consistent copy in a server process.
+
+::
+
+    share = Share()                 # starts the server (a child, the safe way)
+    share.counter = Counter()       # the object now lives in the server
+    share.counter.increment()       # runs there, atomically
+    share.count += 1                # one atomic in-place operation, not a read and a write
+    share.counter.value             # a read returns a value (a copy)
+    pool.map(Worker, [share] * 4)   # a Share travels to children as a client that connects
+                                    # (HMAC-authenticated, AF_UNIX) on first use
+
+How an access is turned into one operation is explained in ``_oracle``. The owner (the
+process that created the Share) can ``stop()`` it — the state is kept and comes back with
+``start()`` — ``exit()`` it (state dropped), ``clear()`` it, and use it as a context manager.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import pickle
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import warnings
+import weakref
+from typing import Any
+
+from .._engine import _events, _serial
+from .._engine._errors import ProcessError, RemoteTraceback
+from .._engine._launcher import Launcher, Spare, track, untrack
+from .._engine._model import _ids
+from .._engine._wire import AsyncConn, BlockingConn, Frame
+from .._pool import _remote
+from ._oracle import usage
+from ._protocol import (
+    K_ERR,
+    K_EXIT,
+    K_HELLO,
+    K_OK,
+    K_READY,
+    K_REQ,
+    K_SNAPSHOT,
+    K_STATE,
+    K_STATS,
+)
+
+
+class ShareError(ProcessError):
+    """The Share cannot serve the request (stopped, exited, or its server died)."""
+
+
+class ShareModel:
+    """What a Share view shows (updated by the hub thread)."""
+
+    def __init__(self) -> None:
+        self.id = next(_ids)
+        self.name = "Share"
+        self.state = "created"  # created, running, stopped, exited, failed
+        self.names: list[str] = []
+        self.reprs: dict[str, tuple[str, str]] = {}
+        self.ops = 0
+        self.per_client: dict[int, int] = {}
+        self.changed_at: dict[str, float] = {}
+        self.started = time.monotonic()
+        self.handle_ref: Any = None
+        self.rate = 0.0
+        self._last = (time.monotonic(), 0)
+
+
+# -- the connection a process uses to talk to the server -----------------------------------------
+
+
+class _Link:
+    """One authenticated connection per process (shared by its threads under a lock)."""
+
+    def __init__(self, path: str, key: bytes) -> None:
+        self.path = path
+        self.key = key
+        self.lock = threading.Lock()
+        self.conn: BlockingConn | None = None
+        self.pid = 0
+        self.broken: str | None = None
+
+    def _connect(self) -> BlockingConn:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+            nonce = b""
+            while len(nonce) < 32:
+                chunk = sock.recv(32 - len(nonce))
+                if not chunk:
+                    raise ConnectionError("the Share server closed the connection")
+                nonce += chunk
+        except OSError as exc:
+            sock.close()
+            raise ShareError(
+                f"cannot reach the Share server ({exc}); is the Share running? "
+                "(the process that created it must call share.start())"
+            ) from None
+        conn = BlockingConn(sock)
+        conn.send(K_HELLO, hmac.new(self.key, nonce, hashlib.sha256).digest())
+        f = conn.recv()
+        if f is None or f.kind != K_OK:
+            raise ShareError("the Share server refused this client's key")
+        return conn
+
+    def request(self, op: str, path: tuple[str, ...], args: tuple[Any, ...] = ()) -> Any:
+        data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
+        with self.lock:
+            if self.broken:
+                raise ShareError(self.broken)
+            if self.conn is None or self.pid != os.getpid():
+                self.conn = self._connect()
+                self.pid = os.getpid()
+            try:
+                self.conn.send(K_REQ, data, bufs)
+                f = self.conn.recv()
+            except (EOFError, OSError):
+                self.conn = None
+                raise ShareError(
+                    "the Share server is gone (stopped, or it died); in the process that "
+                    "created it, share.start() starts it again"
+                ) from None
+        assert f is not None
+        if f.kind == K_OK:
+            return _serial.loads(f.main, f.buffers, f.fds)
+        raise _server_error(pickle.loads(f.main))
+
+    def close(self) -> None:
+        with self.lock:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+
+
+def _server_error(payload: tuple[Any, ...]) -> BaseException:
+    mod, qualname, text, tb, blob = payload
+    exc: BaseException | None = None
+    if blob is not None:
+        try:
+            exc = pickle.loads(blob)
+        except Exception:
+            exc = None
+    if exc is None:
+        exc = _remote.remote_class(RuntimeError)(f"{mod}.{qualname}: {text}")
+    exc.__cause__ = RemoteTraceback(tb)
+    return exc
+
+
+# -- proxies -------------------------------------------------------------------------------------
+
+
+class _AugOp:
+    __slots__ = ("op", "operand")
+
+    def __init__(self, op: str, operand: Any) -> None:
+        self.op = op
+        self.operand = operand
+
+
+def _make_aug(op: str) -> Any:
+    def method(self: Any, other: Any) -> _AugOp:
+        return _AugOp(op, other)
+
+    return method
+
+
+class _AugTarget:
+    """Stands for ``share.x`` inside ``share.x += y``; its in-place methods return the op."""
+
+    __slots__ = ()
+
+
+for (
+    _op
+) in "iadd isub imul itruediv ifloordiv imod ipow ilshift irshift iand ior ixor imatmul".split():
+    setattr(_AugTarget, f"__{_op}__", _make_aug(_op))
+
+_AUG = _AugTarget()
+
+
+def _access(link: _Link, path: tuple[str, ...], how: str) -> Any:
+    if how == "value":
+        return link.request("get", path)
+    if how.startswith("aug:"):
+        return _AUG
+    if how == "augitem":
+        return _Proxy(link, path, item_aug=True)
+    return _Proxy(link, path)
+
+
+class _Proxy:
+    """A path inside the Share (``share.stats``, ``share.timer``); every use is one request."""
+
+    __slots__ = ("_item_aug", "_link", "_path")
+
+    def __init__(self, link: _Link, path: tuple[str, ...], item_aug: bool = False) -> None:
+        object.__setattr__(self, "_link", link)
+        object.__setattr__(self, "_path", path)
+        object.__setattr__(self, "_item_aug", item_aug)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _access(self._link, (*self._path, name), usage(sys._getframe(1)))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, _AugOp):
+            self._link.request("aug", (*self._path, name), (value.op, value.operand))
+        else:
+            self._link.request("set", (*self._path, name), (value,))
+
+    def __delattr__(self, name: str) -> None:
+        self._link.request("del", (*self._path, name))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._link.request("call", self._path, (args, kwargs))
+
+    def __getitem__(self, key: Any) -> Any:
+        if self._item_aug:
+            return _AUG
+        return self._link.request("getitem", self._path, (key,))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(value, _AugOp):
+            self._link.request("augitem", self._path, (key, value.op, value.operand))
+        else:
+            self._link.request("setitem", self._path, (key, value))
+
+    def __delitem__(self, key: Any) -> None:
+        self._link.request("delitem", self._path, (key,))
+
+    def __len__(self) -> int:
+        n: int = self._link.request("len", self._path)
+        return n
+
+    def __iter__(self) -> Any:
+        return iter(self._link.request("iter", self._path))
+
+    def __contains__(self, item: Any) -> bool:
+        return bool(self._link.request("contains", self._path, (item,)))
+
+    def __repr__(self) -> str:
+        return str(self._link.request("repr", self._path))
+
+    def __str__(self) -> str:
+        return str(self._link.request("str", self._path))
+
+    def __eq__(self, other: Any) -> bool:
+        return bool(self._link.request("get", self._path) == other)
+
+    def __hash__(self) -> int:
+        return hash(self._path)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a path inside a Share cannot be shipped on its own; ship the Share itself")
+
+
+# -- Share -----------------------------------------------------------------------------------------
+
+_OWN = ("_sk",)
+
+
+class _Owner:
+    """What only the creating process has: the server's lifecycle."""
+
+    def __init__(self, share: Share) -> None:
+        self.share_ref = weakref.ref(share)
+        self.model = ShareModel()
+        self.dir: str | None = None
+        self.spare: Spare | None = None
+        self.conn: AsyncConn | None = None
+        self.launcher: Launcher | None = None
+        self.ready = threading.Event()
+        self.ended = threading.Event()
+        self.snapshot: dict[str, Any] = {}
+        self.got_state = threading.Event()
+        self.pending: list[tuple[str, tuple[str, ...], tuple[Any, ...]]] = []
+        self.error: str | None = None
+        self.stopping = False
+
+    def on_frames(self, frames: list[Frame]) -> None:
+        for f in frames:
+            if f.kind == K_READY:
+                self.ready.set()
+            elif f.kind == K_STATS:
+                self._stats(pickle.loads(f.main))
+            elif f.kind == K_STATE:
+                try:
+                    self.snapshot = _serial.loads(f.main, f.buffers, f.fds)
+                except Exception as exc:
+                    self.error = f"the Share's state could not be read back: {exc!r}"
+                self.got_state.set()
+
+    def _stats(self, stats: dict[str, Any]) -> None:
+        m = self.model
+        now = time.monotonic()
+        t0, n0 = m._last
+        if now > t0:
+            m.rate = (stats["ops"] - n0) / (now - t0)
+        m._last = (now, stats["ops"])
+        m.ops = stats["ops"]
+        m.per_client = stats["per_client"]
+        m.names = stats["names"]
+        for name in stats["changed"]:
+            m.changed_at[name] = now
+        m.reprs.update(stats["reprs"])
+        for gone in set(m.reprs) - set(m.names):
+            m.reprs.pop(gone, None)
+        _events.emit(
+            "share_changed", _events.ShareChanged(m, tuple(stats["changed"]), stats["ops"])
+        )
+
+    def on_eof(self) -> None:
+        pass
+
+    def on_exit(self, code: int) -> None:
+        if self.conn is not None and not self.conn.eof and self.conn.read_lock.acquire(False):
+            try:
+                self.conn.read_available()
+            finally:
+                self.conn.read_lock.release()
+        if not self.stopping:
+            self.error = (
+                f"the Share server (pid {self.model_pid()}) died unexpectedly (exit {code}); "
+                "its state is lost"
+            )
+            self.model.state = "failed"
+        if self.conn is not None and self.launcher is not None:
+            self.launcher.hub.unwatch(self.conn.sock)
+            self.conn.close()
+        self.ready.set()
+        self.got_state.set()
+        self.ended.set()
+        _events.emit("share_stopped", _events.ShareStopped(self.model))
+
+    def model_pid(self) -> int | None:
+        return self.spare.pid if self.spare is not None else None
+
+
+class Share:
+    """Shared state across processes. See the module docstring for the semantics."""
+
+    _sk: Any
+
+    def __init__(self, auto_start: bool = True) -> None:
+        if not isinstance(auto_start, bool):
+            raise TypeError(f"auto_start must be True or False, got {auto_start!r}")
+        owner = _Owner(self)
+        object.__setattr__(self, "_sk", _State(owner, None))
+        owner.model.handle_ref = weakref.ref(self)
+        if auto_start:
+            self.start()
+
+    # -- lifecycle (owner only) -----------------------------------------------------------------
+    def _owner(self, what: str) -> _Owner:
+        owner: _Owner | None = self._sk.owner
+        if owner is None:
+            raise ShareError(
+                f"share.{what}() can only be called in the process that created the Share"
+            )
+        return owner
+
+    @property
+    def is_running(self) -> bool:
+        """True while the server is up."""
+        owner = self._sk.owner
+        if owner is None:
+            return self._sk.link is not None
+        return self._sk.link is not None and not owner.ended.is_set()
+
+    @property
+    def has_error(self) -> bool:
+        """True when the server died on its own (its state is then lost)."""
+        owner = self._sk.owner
+        return bool(owner is not None and owner.error)
+
+    @property
+    def model(self) -> ShareModel | None:
+        owner = self._sk.owner
+        return owner.model if owner is not None else None
+
+    def start(self) -> None:
+        """Start the server (with the state kept by a previous ``stop()``)."""
+        owner = self._owner("start")
+        if self.is_running:
+            return
+        state = dict(owner.snapshot)
+        for op, path, args in owner.pending:
+            if op == "set":
+                state[path[0]] = args[0]
+            elif op == "del":
+                state.pop(path[0], None)
+        owner.pending.clear()
+        owner.dir = tempfile.mkdtemp(prefix="sknb-share-")  # 0700
+        path = os.path.join(owner.dir, "share.sock")
+        key = os.urandom(32)
+        launcher = Launcher.get()
+        from .._engine._process import child_header, send_start
+
+        with _serial.collecting_fds() as fds:
+            data, bufs = _serial.dumps(
+                {"state": state, "authkey": key, "path": path}, what="the Share's state"
+            )
+        spare = launcher.take(1)[0]
+        owner.launcher = launcher
+        owner.spare = spare
+        owner.ready.clear()
+        owner.ended.clear()
+        owner.got_state.clear()
+        owner.error = None
+        owner.stopping = False
+        conn = AsyncConn(spare.sock, owner.on_frames, owner.on_eof, launcher.hub.want_write)
+        owner.conn = conn
+        launcher.watch_exit(spare.pid, owner.on_exit)
+        send_start(conn, child_header("suitkaise_nb._share._server:serve_main"), data, bufs, fds)
+        launcher.hub.add_conn(conn)
+        if not owner.ready.wait(30) or owner.ended.is_set():
+            raise ShareError(f"the Share server did not start: {owner.error or 'timeout'}")
+        self._sk.link = _Link(path, key)
+        owner.model.state = "running"
+        track(self)
+        _events.emit("share_started", _events.ShareStarted(owner.model))
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the server, keeping its state for a later ``start()``. True when it ended
+        within ``timeout`` seconds (otherwise it is killed and the state may be lost)."""
+        owner = self._owner("stop")
+        if not self.is_running:
+            return True
+        owner.stopping = True
+        link = self._sk.link
+        self._sk.link = None
+        assert owner.conn is not None
+        try:
+            owner.conn.send(K_SNAPSHOT, b"")
+        except OSError:
+            pass
+        ok = owner.got_state.wait(timeout) and owner.ended.wait(max(0.1, timeout))
+        if not ok and owner.spare is not None:
+            Launcher.signal(owner.spare, 9)
+            owner.ended.wait(5)
+        link.close()
+        self._cleanup(owner)
+        owner.model.state = "stopped"
+        untrack(self)
+        return bool(ok)
+
+    def exit(self) -> None:
+        """Stop the server and drop its state."""
+        owner = self._owner("exit")
+        if self.is_running:
+            owner.stopping = True
+            link = self._sk.link
+            self._sk.link = None
+            assert owner.conn is not None
+            try:
+                owner.conn.send(K_EXIT, b"")
+            except OSError:
+                pass
+            if not owner.ended.wait(5) and owner.spare is not None:
+                Launcher.signal(owner.spare, 9)
+                owner.ended.wait(5)
+            link.close()
+            self._cleanup(owner)
+        owner.snapshot = {}
+        owner.pending.clear()
+        owner.model.state = "exited"
+        untrack(self)
+
+    def _cleanup(self, owner: _Owner) -> None:
+        if owner.spare is not None and owner.spare.pidfd is not None:
+            try:
+                os.close(owner.spare.pidfd)
+            except OSError:
+                pass
+        if owner.dir is not None:
+            shutil.rmtree(owner.dir, ignore_errors=True)
+            owner.dir = None
+
+    def _shutdown_at_exit(self) -> None:
+        owner = self._sk.owner
+        if owner is not None and owner.spare is not None and not owner.ended.is_set():
+            owner.stopping = True
+            Launcher.signal(owner.spare, 9)
+        if owner is not None and owner.dir is not None:
+            shutil.rmtree(owner.dir, ignore_errors=True)
+
+    def clear(self) -> None:
+        """Remove every attribute."""
+        link = self._live_link("clear")
+        if link is None:
+            owner = self._owner("clear")
+            owner.snapshot = {}
+            owner.pending.clear()
+            return
+        link.request("clear", ())
+
+    def __enter__(self) -> Share:
+        if self._sk.owner is not None and not self.is_running:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._sk.owner is not None:
+            self.stop()
+
+    # -- attribute access -----------------------------------------------------------------------
+    def _live_link(self, what: str) -> _Link | None:
+        link: _Link | None = self._sk.link
+        if link is not None:
+            return link
+        owner: _Owner | None = self._sk.owner
+        if owner is not None and owner.error:
+            raise ShareError(owner.error)
+        if owner is None:
+            raise ShareError("this Share is not running")
+        warnings.warn(
+            f"the Share is not running ({what} applied to its stopped state); call share.start()",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name.startswith("_repr_") or name.startswith("_ipython"):
+            raise AttributeError(name)
+        link = self._live_link(f"reading {name!r}")
+        if link is None:
+            owner = self._sk.owner
+            state = dict(owner.snapshot)
+            for op, path, args in owner.pending:
+                if op == "set":
+                    state[path[0]] = args[0]
+            try:
+                return state[name]
+            except KeyError:
+                raise AttributeError(f"the Share has no attribute {name!r}") from None
+        how = usage(sys._getframe(1))
+        try:
+            return _access(link, (name,), how)
+        except AttributeError:
+            raise
+        except _remote_missing() as exc:
+            raise AttributeError(str(exc)) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OWN:
+            object.__setattr__(self, name, value)
+            return
+        link = self._live_link(f"assigning {name!r}")
+        if link is None:
+            owner = self._sk.owner
+            if isinstance(value, _AugOp):
+                raise ShareError("in-place operations need a running Share; call share.start()")
+            owner.pending.append(("set", (name,), (value,)))
+            return
+        if isinstance(value, _AugOp):
+            link.request("aug", (name,), (value.op, value.operand))
+        else:
+            link.request("set", (name,), (value,))
+
+    def __delattr__(self, name: str) -> None:
+        link = self._live_link(f"deleting {name!r}")
+        if link is None:
+            self._sk.owner.pending.append(("del", (name,), ()))
+            return
+        link.request("del", (name,))
+
+    def __dir__(self) -> list[str]:
+        names = list(super().__dir__())
+        link = self._sk.link
+        if link is not None:
+            try:
+                names += link.request("names", ())
+            except ShareError:
+                pass
+        return sorted(set(names))
+
+    def __reduce__(self) -> Any:
+        link = self._sk.link
+        if link is None:
+            raise ShareError(
+                "a stopped Share cannot be sent to another process; call share.start() first"
+            )
+        return (_client, (link.path, link.key))
+
+    def __repr__(self) -> str:
+        owner = self._sk.owner
+        if owner is None:
+            return "<Share client>"
+        return f"<Share {owner.model.state} ops={owner.model.ops}>"
+
+
+def _remote_missing() -> type[BaseException]:
+    from ._server import _Missing
+
+    return _Missing
+
+
+class _State:
+    __slots__ = ("link", "owner")
+
+    def __init__(self, owner: _Owner | None, link: _Link | None) -> None:
+        self.owner = owner
+        self.link = link
+
+
+def _client(path: str, key: bytes) -> Share:
+    share = Share.__new__(Share)
+    object.__setattr__(share, "_sk", _State(None, _Link(path, key)))
+    return share
