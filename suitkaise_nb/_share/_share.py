@@ -39,7 +39,6 @@ from .._engine._wire import AsyncConn, BlockingConn, Frame
 from .._pool import _remote
 from ._oracle import usage
 from ._protocol import (
-    K_ERR,
     K_EXIT,
     K_HELLO,
     K_OK,
@@ -177,9 +176,21 @@ class _AugTarget:
     __slots__ = ()
 
 
-for (
-    _op
-) in "iadd isub imul itruediv ifloordiv imod ipow ilshift irshift iand ior ixor imatmul".split():
+for _op in [
+    "iadd",
+    "isub",
+    "imul",
+    "itruediv",
+    "ifloordiv",
+    "imod",
+    "ipow",
+    "ilshift",
+    "irshift",
+    "iand",
+    "ior",
+    "ixor",
+    "imatmul",
+]:
     setattr(_AugTarget, f"__{_op}__", _make_aug(_op))
 
 _AUG = _AugTarget()
@@ -529,7 +540,7 @@ class Share:
         return None
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name.startswith("_repr_") or name.startswith("_ipython"):
+        if name.startswith(("__", "_repr_", "_ipython")):
             raise AttributeError(name)
         link = self._live_link(f"reading {name!r}")
         if link is None:
