@@ -74,7 +74,8 @@ def test_importing_the_core_loads_no_notebook_modules_and_starts_nothing():
     code = (
         "import sys, threading, json\n"
         "import suitkaise_nb.processing, suitkaise_nb.timing, suitkaise_nb.events\n"
-        "bad = [m for m in ('IPython', 'ipykernel', 'ipywidgets', 'matplotlib') if m in sys.modules]\n"
+        "mods = ('IPython', 'ipykernel', 'ipywidgets', 'matplotlib')\n"
+        "bad = [m for m in mods if m in sys.modules]\n"
         "print(json.dumps({'bad': bad, 'threads': threading.active_count()}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -403,11 +403,11 @@ class Share:
         if self.is_running:
             return
         state = dict(owner.snapshot)
-        for op, path, args in owner.pending:
+        for op, where, args in owner.pending:
             if op == "set":
-                state[path[0]] = args[0]
+                state[where[0]] = args[0]
             elif op == "del":
-                state.pop(path[0], None)
+                state.pop(where[0], None)
         owner.pending.clear()
         owner.dir = tempfile.mkdtemp(prefix="sknb-share-")  # 0700
         path = os.path.join(owner.dir, "share.sock")

@@ -234,3 +234,17 @@ class Handled(Failing):
 
 def megabyte(x):
     return b"x" * 1_000_000
+
+
+class KwOnlyError(Exception):
+    """An exception whose __init__ does not accept its own args (pickle cannot rebuild it)."""
+
+    def __init__(self, *, code):
+        super().__init__(f"failed with code {code}")
+        self.code = code
+
+
+def kw_only_fail(x):
+    if x == 1:
+        raise KwOnlyError(code=x)
+    return x
