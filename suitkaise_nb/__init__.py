@@ -24,7 +24,7 @@ from typing import Any
 from ._config import config as config
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "config", "load_ipython_extension"]
+__all__ = ["__version__", "config", "dashboard", "load_ipython_extension"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -38,6 +38,13 @@ def unload_ipython_extension(ipython: Any) -> None:
     from .notebook import _extension
 
     _extension.unload(ipython)
+
+
+def dashboard() -> Any:
+    """Show a live view of every process, pool, share and timer of this kernel."""
+    from .notebook import _extension
+
+    return _extension.dashboard()
 
 
 def _connect_notebook_layer() -> None:

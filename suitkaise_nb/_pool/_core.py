@@ -212,8 +212,11 @@ class Job:
                     if values is not None:
                         self._ready.extend(values)
                         continue
+                    # after a failure, values before the failing item may never come (their
+                    # chunks were cancelled or finished after the error): once the job is
+                    # finished, a missing value means the error is next
                     if self.error is not None and (
-                        self.error_index is None or self.error_index <= i
+                        self.error_index is None or self.error_index <= i or self.finished
                     ):
                         raise self.error
                     if self.finished and i >= self.next_index:
@@ -433,19 +436,21 @@ class PoolCore:
         if not self.jobs:
             return
         live = [s for s in self.slots if s.alive and not s.killed]
-        for slot in live:
-            while len(slot.outstanding) < DEPTH:
-                job = self._next_job()
-                if job is None:
-                    return
-                size = job.chunk_size(len(live))
-                got = job.pull(size)
-                if got is None:
-                    self._end_job_if_done(job)
-                    continue
-                start, items = got
-                if not self._send_chunk(slot, job, start, items):
-                    continue
+        # breadth first: every worker gets a chunk before any gets a second (queued) one,
+        # otherwise a few slow items pile up on the first worker while the others idle
+        for depth in range(1, DEPTH + 1):
+            for slot in live:
+                while len(slot.outstanding) < depth:
+                    job = self._next_job()
+                    if job is None:
+                        return
+                    size = job.chunk_size(len(live))
+                    got = job.pull(size)
+                    if got is None:
+                        self._end_job_if_done(job)
+                        continue
+                    start, items = got
+                    self._send_chunk(slot, job, start, items)
 
     def _next_job(self) -> Job | None:
         n = len(self.jobs)
@@ -512,7 +517,12 @@ class PoolCore:
         slot.info.busy_seconds += busy
         if error == "cancelled":
             error = None
-        if job.error is None:
+        if job.error is None or (
+            job.ordered
+            and job.lazy
+            and job.error_index is not None
+            and start + n <= job.error_index
+        ):  # an ordered imap still yields what precedes the failing item
             with job.cond:
                 if job.ordered:
                     if values:
@@ -522,6 +532,7 @@ class PoolCore:
                 job.done_count += n
                 job.call.done = job.done_count
                 job.cond.notify_all()
+        if job.error is None:
             if n and busy > 0:
                 est = busy / n
                 job.per_item = est if job.per_item is None else 0.5 * job.per_item + 0.5 * est

@@ -212,6 +212,19 @@ class Pool(_MapMethods):
         """A view whose map methods call ``fn(*item)`` for each item (a tuple)."""
         return _StarPool(self)
 
+    def cancel(self) -> None:
+        """Cancel the calls running now (their callers get PoolClosedError); the busy workers
+        are killed and replaced, and the pool stays usable."""
+        core = self._core
+        for job in list(core.jobs):
+            core.abort(job, PoolClosedError("the call was cancelled"), kill=True)
+
+    def _current_items(self) -> dict[int, Any]:
+        """pid → (first, last) item index each worker runs now (for the views)."""
+        return {
+            s.pid: s.current_items for s in list(self._core.slots) if hasattr(s, "current_items")
+        }
+
     def close(self, timeout: float | None = None) -> None:
         """Wait for running calls to finish, then stop the workers."""
         self._core.close(timeout)

@@ -31,6 +31,10 @@ def short_repr(obj: Any) -> str:
         return f"<{type(obj).__name__} object>"
 
 
+#: first element of the (marker, class, args, attributes) recipe a worker sends for an
+#: exception that cannot be rebuilt from its own pickle
+EXC_RECIPE = "suitkaise_nb.exception-recipe"
+
 _classes: dict[type, type] = {}
 _lock = threading.Lock()
 
@@ -82,7 +86,11 @@ def remote_class(base: type) -> type:
                 cls = type(
                     base.__name__,
                     (RemoteError,),
-                    {"__module__": base.__module__, "__qualname__": base.__qualname__},
+                    {
+                        "__module__": base.__module__,
+                        "__qualname__": base.__qualname__,
+                        "__str__": _remote_str,
+                    },
                 )
             _classes[base] = cls
         return cls
@@ -91,26 +99,43 @@ def remote_class(base: type) -> type:
 def rebuild(payload: tuple[Any, ...]) -> BaseException:
     """From the worker's error payload to the exception raised in the caller."""
     index, item_repr, mod, qualname, text, blob, tb = payload
-    original: BaseException | None = None
+    original: Any = None
     if blob is not None:
         try:
             original = pickle.loads(blob)
         except Exception:
             original = None
-    if original is not None:
-        cls = remote_class(type(original))
+    base: type | None = None
+    args: tuple[Any, ...] = ()
+    state: dict[str, Any] = {}
+    if isinstance(original, BaseException):
+        base, args, state = type(original), original.args, getattr(original, "__dict__", {})
+    elif isinstance(original, tuple) and len(original) == 4 and original[0] == EXC_RECIPE:
+        _, base, args, state = original
+    exc: BaseException
+    if base is not None and isinstance(base, type) and issubclass(base, BaseException):
+        cls = remote_class(base)
         try:
-            exc: BaseException = cls.__new__(cls, *original.args)
-            exc.args = original.args
-            exc.__dict__.update(getattr(original, "__dict__", {}))
+            exc = cls.__new__(cls, *args)
+            exc.args = args
+            exc.__dict__.update(state)
         except Exception:
-            exc = RemoteError(f"{mod}.{qualname}: {text}")
+            exc = _fallback(mod, qualname, text)
     else:
-        cls = type(qualname.rsplit(".", 1)[-1], (RemoteError,), {"__module__": mod})
-        exc = cls(text)
+        exc = _fallback(mod, qualname, text)
     exc.remote_traceback = tb  # type: ignore[attr-defined]
     exc.item_index = index  # type: ignore[attr-defined]
     exc.item_repr = item_repr  # type: ignore[attr-defined]
     if tb:
         exc.__cause__ = RemoteTraceback(tb)
     return exc
+
+
+def _fallback(mod: str, qualname: str, text: str) -> BaseException:
+    """A RemoteError named like the original type, when that type cannot be rebuilt here."""
+    cls = type(
+        qualname.rsplit(".", 1)[-1],
+        (RemoteError,),
+        {"__module__": mod, "__str__": _remote_str},
+    )
+    return cls(text)

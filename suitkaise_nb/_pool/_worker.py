@@ -25,7 +25,7 @@ from .._engine import _serial
 from .._engine._child import ChildRuntime, _CaptureStream, _flush_std
 from .._engine._wire import BlockingConn
 from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS
-from ._remote import short_repr
+from ._remote import EXC_RECIPE, short_repr
 
 _perf = time.perf_counter
 
@@ -67,19 +67,35 @@ def _error_payload(index: int, item: Any, exc: BaseException) -> tuple[Any, ...]
     remote_tb = getattr(exc, "remote_traceback", "")
     if remote_tb:
         tb = remote_tb
-    try:
-        blob = _serial.dumps_bytes(exc)
-    except Exception:
-        blob = None
     return (
         index,
         short_repr(item),
         type(exc).__module__,
         type(exc).__qualname__,
         str(exc),
-        blob,
+        _exception_blob(exc),
         tb,
     )
+
+
+def _exception_blob(exc: BaseException) -> bytes | None:
+    """The pickled exception, or, when it cannot be rebuilt from its pickle (an ``__init__``
+    that takes other arguments than ``.args``, e.g. keyword-only ones), a recipe that rebuilds
+    it without calling ``__init__``: (marker, class, args, attributes)."""
+    try:
+        blob = _serial.dumps_bytes(exc)
+        pickle.loads(blob)  # what the parent will do: fails for such an __init__
+        return blob
+    except Exception:
+        pass
+    try:
+        state = dict(getattr(exc, "__dict__", {}))
+        return _serial.dumps_bytes((EXC_RECIPE, type(exc), exc.args, state))
+    except Exception:
+        try:
+            return _serial.dumps_bytes((EXC_RECIPE, type(exc), exc.args, {}))
+        except Exception:
+            return None
 
 
 class _Worker:

@@ -37,6 +37,7 @@ Why it looks like this:
   inside a shared-state server.
 """
 
+import itertools
 import math
 import numbers
 import operator
@@ -537,6 +538,14 @@ class Sktimer:
         """A copy of the recorded times, oldest first."""
         with self._lock:
             return list(self._times)
+
+    def recent(self, n: int) -> list[float]:
+        """The last ``n`` recorded times, oldest first (cheap on large timers)."""
+        with self._lock:
+            times = self._times
+            if n >= len(times):
+                return list(times)
+            return list(itertools.islice(reversed(times), n))[::-1]
 
     @property
     def most_recent(self) -> float | None:

@@ -1,0 +1,217 @@
+"""The observer that turns engine events into live views (the only link core → widgets).
+
+Hooks run on the engine's threads and only record and mark views dirty; one display thread
+redraws dirty views at most ten times a second (histograms about once a second), so the work
+never waits for the display. A view that raises is dropped, never the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from .._config import config
+from ._snapshot import ProcessLog
+
+log = logging.getLogger("suitkaise_nb")
+REDRAW_EVERY = 0.1
+KEEP = 100  # finished processes remembered for the dashboard
+
+
+def _cell_id(shell: Any) -> str | None:
+    try:
+        parent = shell.get_parent()
+    except Exception:
+        return None
+    header = parent.get("header", {}) if isinstance(parent, dict) else {}
+    return header.get("msg_id")
+
+
+class Bridge:
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.lock = threading.RLock()
+        self.processes: OrderedDict[int, Any] = OrderedDict()
+        self.pools: OrderedDict[int, Any] = OrderedDict()
+        self.shares: OrderedDict[int, Any] = OrderedDict()
+        self.logs: dict[int, ProcessLog] = {}
+        self.views: dict[int, Any] = {}
+        self.extra_views: list[Any] = []  # timers and dashboards shown by the user
+        self.pool_cells: dict[int, str | None] = {}
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+        self.view_cells: dict[int, str | None] = {}  # id(view) -> cell that showed it
+        shell.events.register("post_run_cell", self._post_run_cell)
+
+    def _post_run_cell(self, result: Any = None) -> None:
+        """End of a cell (main thread): work that ended in this cell leaves its final state
+        in the cell's output right now, before the cell's reply, so saved and converted
+        notebooks have it."""
+        cell = _cell_id(self.shell)
+        with self.lock:
+            views = list(self.views.values()) + list(self.extra_views)
+        for view in views:
+            if self.view_cells.get(id(view)) != cell or view.final_published:
+                continue
+            try:
+                if view.is_finished() or view.finished:
+                    view.finished = True
+                    view.refresh()
+                    view.publish_final()
+            except Exception:
+                log.exception("suitkaise_nb view %r failed", view)
+
+    def shown(self, view: Any) -> None:
+        self.view_cells[id(view)] = _cell_id(self.shell)
+
+    # -- registry ------------------------------------------------------------------------------
+    def inventory(self) -> tuple[list[Any], list[Any], list[Any], dict[str, Any]]:
+        from .._timing._api import global_timers
+
+        with self.lock:
+            return (
+                list(self.processes.values()),
+                list(self.pools.values()),
+                [s for s in self.shares.values() if s.state != "exited"],
+                global_timers(),
+            )
+
+    def _remember(self, table: OrderedDict[int, Any], model: Any) -> None:
+        with self.lock:
+            table[model.id] = model
+            while len(table) > KEEP:
+                old_id, _ = table.popitem(last=False)
+                self.logs.pop(old_id, None)
+                self.views.pop(old_id, None)
+
+    def _mark(self, model_id: int) -> None:
+        view = self.views.get(model_id)
+        if view is not None:
+            view.dirty = True
+            self._ensure_thread()
+
+    # -- observer hooks (engine threads) -------------------------------------------------------
+    def process_started(self, event: Any) -> None:
+        model = event.process
+        self._remember(self.processes, model)
+        self.logs[model.id] = ProcessLog()
+        if config.auto_views:
+            from ._views import ProcessView
+
+            view = ProcessView(model, event.handle, self.logs[model.id])
+            self.views[model.id] = view
+            view.show()
+            self.shown(view)
+            self._ensure_thread()
+
+    def process_state(self, event: Any) -> None:
+        self._mark(event.process.id)
+
+    def process_progress(self, event: Any) -> None:
+        self._mark(event.process.id)
+
+    def process_message(self, event: Any) -> None:
+        lg = self.logs.get(event.process.id)
+        if lg is not None:
+            lg.add_message(event.time, event.direction, event.message)
+        self._mark(event.process.id)
+
+    def process_output(self, event: Any) -> None:
+        lg = self.logs.get(event.process.id)
+        if lg is not None:
+            lg.add_output(event.stream, event.text)
+            self._mark(event.process.id)
+
+    def process_ended(self, event: Any) -> None:
+        view = self.views.get(event.process.id)
+        if view is not None:
+            view.finished = True
+        self._mark(event.process.id)
+
+    def pool_started(self, event: Any) -> None:
+        model = event.pool
+        self._remember(self.pools, model)
+        if not config.auto_views:
+            return
+        cell = _cell_id(self.shell)
+        view = self.views.get(model.id)
+        if view is not None and self.pool_cells.get(model.id) == cell:
+            view.finished = False
+            view.final_published = False
+            view.dirty = True
+            return
+        from ._views import PoolView
+
+        view = PoolView(model, event.handle)
+        self.views[model.id] = view
+        self.pool_cells[model.id] = cell
+        view.show()
+        self.shown(view)
+        self._ensure_thread()
+
+    def pool_progress(self, event: Any) -> None:
+        self._mark(event.pool.id)
+
+    def pool_worker(self, event: Any) -> None:
+        self._mark(event.pool.id)
+
+    def pool_ended(self, event: Any) -> None:
+        view = self.views.get(event.pool.id)
+        if view is not None:
+            view.finished = True
+        self._mark(event.pool.id)
+
+    def share_started(self, event: Any) -> None:
+        self._remember(self.shares, event.share)
+
+    def share_changed(self, event: Any) -> None:
+        self._mark(event.share.id)
+
+    def share_stopped(self, event: Any) -> None:
+        self._mark(event.share.id)
+
+    # -- user-requested views --------------------------------------------------------------------
+    def add_view(self, view: Any, key: int | None = None) -> Any:
+        with self.lock:
+            if key is not None:
+                self.views[key] = view
+            else:
+                self.extra_views.append(view)
+        self._ensure_thread()
+        return view
+
+    # -- display thread ------------------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._loop, name="suitkaise_nb-display", daemon=True
+            )
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(REDRAW_EVERY)
+            with self.lock:
+                views = list(self.views.items()) + [(None, v) for v in self.extra_views]
+            now = time.monotonic()
+            for key, view in views:
+                if not view.dirty and not (view.finished and not view.final_published):
+                    continue
+                try:
+                    view.refresh(now)
+                    if view.finished and not view.final_published:
+                        view.publish_final()
+                except Exception:
+                    log.exception("suitkaise_nb view %r failed and was removed", view)
+                    with self.lock:
+                        if key is not None:
+                            self.views.pop(key, None)
+                        elif view in self.extra_views:
+                            self.extra_views.remove(view)
+
+
+_bridges: weakref.WeakValueDictionary[int, Bridge] = weakref.WeakValueDictionary()

@@ -1,0 +1,304 @@
+"""ipywidgets views. Each view is a small widget tree fed by one pure renderer.
+
+A view is displayed as one mime bundle holding the widget *and* an HTML rendering of the same
+snapshot, under a display id. Live front-ends show the widget; when the work ends the bundle is
+updated with the final HTML, so a saved notebook (nbconvert, GitHub, no widget manager) shows a
+readable summary instead of an empty gap.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import weakref
+from typing import Any
+
+import ipywidgets as W
+from IPython.display import display, update_display
+
+from . import _render as R
+from ._plots import histogram_png
+from ._snapshot import (
+    ProcessLog,
+    pool_snapshot,
+    process_snapshot,
+    share_snapshot,
+    timer_snapshot,
+)
+
+_ids = itertools.count(1)
+PLOT_EVERY = 1.0  # seconds between histogram redraws of one view
+
+
+class View:
+    """Base: a widget, an HTML/text rendering, a display id, and a dirty flag."""
+
+    title = "view"
+
+    def __init__(self) -> None:
+        self.display_id = f"suitkaise-nb-{self.title}-{next(_ids)}"
+        self.dirty = True
+        self.finished = False
+        self.final_published = False
+        self.last_plot = 0.0
+        self.plotted_count = -1
+        self.shown = False
+        self.widget: W.Widget = W.VBox()
+
+    # subclasses: snapshot/render
+    def render(self) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def update_widgets(self, html: str, plot_ok: bool) -> None:
+        raise NotImplementedError
+
+    def is_finished(self) -> bool:
+        return False
+
+    def refresh(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        html, _ = self.render()
+        plot_ok = now - self.last_plot >= PLOT_EVERY or self.is_finished()
+        with self.widget.hold_sync():
+            self.update_widgets(html, plot_ok)
+        self.dirty = False
+
+    def bundle(self) -> dict[str, Any]:
+        html, text = self.render()
+        return {
+            "application/vnd.jupyter.widget-view+json": {
+                "version_major": 2,
+                "version_minor": 0,
+                "model_id": self.widget.model_id,
+            },
+            "text/html": html,
+            "text/plain": text,
+        }
+
+    def show(self) -> None:
+        self.shown = True
+        display(self.bundle(), raw=True, display_id=self.display_id)
+
+    def publish_final(self) -> None:
+        """Leave the final state as HTML in the notebook file (static fallback)."""
+        self.final_published = True
+        if self.shown:
+            update_display(self.bundle(), raw=True, display_id=self.display_id)
+
+    def _ipython_display_(self) -> None:
+        self.show()
+
+
+def _hist_widget() -> W.Image:
+    return W.Image(format="png", layout=W.Layout(display="none", max_width="420px"))
+
+
+def _set_plot(img: W.Image, values: Any, title: str) -> None:
+    if len(values) >= 2:
+        img.value = histogram_png(values, title)
+        img.layout.display = ""
+
+
+class ProcessView(View):
+    title = "process"
+
+    def __init__(self, model: Any, handle: Any, log: ProcessLog) -> None:
+        super().__init__()
+        self.model = model
+        self.handle_ref = weakref.ref(handle) if handle is not None else None
+        self.log = log
+        self.html = W.HTML()
+        self.hist = _hist_widget()
+        self.stop_btn = W.Button(description="Stop", icon="stop", layout=W.Layout(width="90px"))
+        self.kill_btn = W.Button(
+            description="Kill", icon="times", button_style="danger", layout=W.Layout(width="90px")
+        )
+        self.stop_btn.on_click(lambda _b: self._act("stop"))
+        self.kill_btn.on_click(lambda _b: self._act("kill"))
+        self.widget = W.VBox(
+            [self.html, W.HBox([self.stop_btn, self.kill_btn]), self.hist],
+            layout=W.Layout(border="1px solid #ddd", padding="4px"),
+        )
+        self.widget.add_class("sknb-process-view")
+
+    def _act(self, what: str) -> None:
+        proc = self.handle_ref() if self.handle_ref is not None else None
+        if proc is None:
+            return
+        getattr(proc, what)()  # public methods only
+        self.dirty = True
+
+    def is_finished(self) -> bool:
+        return bool(self.model.state.ended)
+
+    def render(self) -> tuple[str, str]:
+        snap = process_snapshot(self.model, self.log)
+        self._snap = snap
+        return R.process_html(snap), R.process_text(snap)
+
+    def update_widgets(self, html: str, plot_ok: bool) -> None:
+        self.html.value = html
+        ended = self.is_finished()
+        self.stop_btn.disabled = ended or str(self.model.state) == "stopping"
+        self.kill_btn.disabled = ended
+        snap = self._snap
+        if plot_ok and len(snap.run_recent) != self.plotted_count:
+            self.plotted_count = len(snap.run_recent)
+            self.last_plot = time.monotonic()
+            _set_plot(self.hist, snap.run_recent, "__run__ durations")
+
+
+class PoolView(View):
+    title = "pool"
+
+    def __init__(self, model: Any, pool: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.pool_ref = weakref.ref(pool) if pool is not None else None
+        self.html = W.HTML()
+        self.hist = _hist_widget()
+        self.cancel_btn = W.Button(
+            description="Cancel", icon="ban", button_style="warning", layout=W.Layout(width="100px")
+        )
+        self.cancel_btn.on_click(lambda _b: self._cancel())
+        self.widget = W.VBox(
+            [self.html, self.cancel_btn, self.hist],
+            layout=W.Layout(border="1px solid #ddd", padding="4px"),
+        )
+        self.widget.add_class("sknb-pool-view")
+
+    def _cancel(self) -> None:
+        pool = self.pool_ref() if self.pool_ref is not None else None
+        if pool is not None:
+            pool.cancel()
+        self.dirty = True
+
+    def is_finished(self) -> bool:
+        call = self.model.current
+        return call is None or call.ended is not None
+
+    def render(self) -> tuple[str, str]:
+        pool = self.pool_ref() if self.pool_ref is not None else None
+        current = pool._current_items() if pool is not None else None
+        snap = pool_snapshot(self.model, current)
+        self._snap = snap
+        return R.pool_html(snap), R.pool_text(snap)
+
+    def update_widgets(self, html: str, plot_ok: bool) -> None:
+        self.html.value = html
+        self.cancel_btn.disabled = not self._snap.running
+        durations = self._snap.durations
+        if plot_ok and len(durations) != self.plotted_count:
+            self.plotted_count = len(durations)
+            self.last_plot = time.monotonic()
+            _set_plot(self.hist, durations, "per-item durations")
+
+
+class TimerView(View):
+    title = "timer"
+
+    def __init__(self, timer: Any, name: str = "") -> None:
+        super().__init__()
+        self.timer = timer
+        self.name = name
+        self.html = W.HTML()
+        self.hist = _hist_widget()
+        self.widget = W.VBox([self.html, self.hist])
+        self.widget.add_class("sknb-timer-view")
+
+    def render(self) -> tuple[str, str]:
+        snap = timer_snapshot(self.timer, self.name)
+        self._snap = snap
+        return R.timer_html(snap), R.timer_text(snap)
+
+    def update_widgets(self, html: str, plot_ok: bool) -> None:
+        self.html.value = html
+        if plot_ok and self._snap.count != self.plotted_count:
+            self.plotted_count = self._snap.count
+            self.last_plot = time.monotonic()
+            _set_plot(self.hist, self._snap.recent, self.name or "durations")
+
+
+class ShareView(View):
+    title = "share"
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.html = W.HTML()
+        self.widget = W.VBox([self.html])
+        self.widget.add_class("sknb-share-view")
+
+    def render(self) -> tuple[str, str]:
+        snap = share_snapshot(self.model)
+        return R.share_html(snap), R.share_text(snap)
+
+    def update_widgets(self, html: str, plot_ok: bool) -> None:
+        self.html.value = html
+
+
+class Dashboard(View):
+    """Every process, pool, share and global timer of this kernel, live, with Stop/Kill."""
+
+    title = "dashboard"
+
+    def __init__(self, bridge: Any) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.header = W.HTML()
+        self.rows = W.VBox()
+        self.timers_html = W.HTML()
+        self.widget = W.VBox(
+            [self.header, self.rows, self.timers_html],
+            layout=W.Layout(border="1px solid #ddd", padding="4px"),
+        )
+        self.widget.add_class("sknb-dashboard")
+        self._row_ids: tuple[int, ...] = ()
+        self._row_html: dict[int, W.HTML] = {}
+
+    def render(self) -> tuple[str, str]:
+        procs, pools, shares, timers = self.bridge.inventory()
+        parts = [
+            f"<b>suitkaise_nb dashboard</b> · {len(procs)} processes · {len(pools)} pools · "
+            f"{len(shares)} shares · {len(timers)} timers"
+        ]
+        text = [parts[0].replace("<b>", "").replace("</b>", "")]
+        for m in pools:
+            parts.append(R.pool_html(pool_snapshot(m)))
+            text.append(R.pool_text(pool_snapshot(m)))
+        for m in shares:
+            parts.append(R.share_html(share_snapshot(m)))
+            text.append(R.share_text(share_snapshot(m)))
+        return "".join(parts), "\n".join(text)
+
+    def update_widgets(self, html: str, plot_ok: bool) -> None:
+        procs, _pools, _shares, timers = self.bridge.inventory()
+        self.header.value = html
+        ids = tuple(m.id for m in procs)
+        if ids != self._row_ids:
+            rows = []
+            self._row_html = {}
+            for m in procs:
+                h = W.HTML()
+                self._row_html[m.id] = h
+                proc = m.handle_ref() if m.handle_ref is not None else None
+                stop = W.Button(description="Stop", layout=W.Layout(width="70px"))
+                kill = W.Button(
+                    description="Kill", button_style="danger", layout=W.Layout(width="70px")
+                )
+                if proc is not None:
+                    stop.on_click(lambda _b, p=proc: p.stop())
+                    kill.on_click(lambda _b, p=proc: p.kill())
+                stop.disabled = kill.disabled = proc is None or m.state.ended
+                rows.append(W.HBox([h, stop, kill]))
+            self.rows.children = rows
+            self._row_ids = ids
+        for m in procs:
+            snap = process_snapshot(m, self.bridge.logs.get(m.id))
+            self._row_html[m.id].value = R.process_html(snap, with_log=False)
+        if timers:
+            snaps = [timer_snapshot(t, name) for name, t in sorted(timers.items())]
+            self.timers_html.value = "<b>timers</b>" + R._table(
+                R.TIMER_HEADER, R.timer_rows(snaps), "sknb-timers"
+            )
+        self.dirty = True  # the dashboard is always live
