@@ -52,7 +52,7 @@ K_BOOT_ERROR = 6
 # pool / share kinds start at 16 (see their modules)
 
 _perf = time.perf_counter
-_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # -- bootstrap ----------------------------------------------------------------------------------
@@ -201,7 +201,11 @@ class ChildRuntime:
 
     def output(self, stream: str, text: str) -> None:
         with self.lock:
-            self.out.append((stream, text))
+            out = self.out
+            if out and out[-1][0] == stream:  # print() writes in pieces: keep them together
+                out[-1] = (stream, out[-1][1] + text)
+            else:
+                out.append((stream, text))
             self.out_size += len(text)
             big = self.out_size > 1 << 16
         if big:
@@ -352,10 +356,10 @@ def section_functions(cls: type) -> dict[str, Callable[[Any], Any] | None]:
 
 def _user_traceback(exc: BaseException) -> str:
     tb = exc.__traceback__
-    while tb is not None and os.path.dirname(os.path.abspath(tb.tb_frame.f_code.co_filename)) in (
-        _ENGINE_DIR,
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(
+        _PACKAGE_DIR + os.sep
     ):
-        tb = tb.tb_next
+        tb = tb.tb_next  # the user's frames, not the engine's
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 

@@ -473,13 +473,23 @@ class PoolCore:
                     data, bufs = _serial.dumps(payload)
             else:
                 data, bufs = _serial.dumps(payload, what="items")
-        except Exception as exc:
+        except Exception:
             index = _find_unshippable(items, start)
+            if index is None:  # only the chunk as a whole fails: report its first item
+                index = start
+            else:  # describe the item itself, not its place in the chunk's payload
+                try:
+                    _serial.dumps(items[index - start], what="item")
+                except Exception as item_exc:
+                    exc = item_exc
+            item = items[index - start]
             err = ShippingError(
-                f"pool item {index} cannot be sent to a worker: {exc}",
+                f"pool item {index} ({_remote.short_repr(item)}) cannot be sent to a worker: {exc}",
                 path=f"item {index}",
-                type_name=type(items[index - start]).__qualname__ if index is not None else "",
+                type_name=type(item).__qualname__,
             )
+            err.item_index = index  # type: ignore[attr-defined]
+            err.item_repr = _remote.short_repr(item)  # type: ignore[attr-defined]
             job.fail(err, index)
             self._end_job_if_done(job)
             return False

@@ -54,6 +54,12 @@ def _check_iterable(items: Any) -> None:
         raise TypeError(f"the second argument must be an iterable of items, got {items!r}")
 
 
+def _pool_method(f: Any) -> Any:
+    """Name the method ``Pool.<name>`` in messages (``Pool.map() did not finish ...``)."""
+    f.__qualname__ = f"Pool.{f.__name__}"
+    return f
+
+
 class _MapMethods:
     """The map family, shared by Pool and its ``star()`` view."""
 
@@ -108,7 +114,7 @@ class _MapMethods:
                 except _Expired:
                     core.abort(job, TimeoutError("an imap item timed out"), kill=True)
                     raise TimeoutError(
-                        f"the next item did not arrive within {per_item} seconds"
+                        f"the next item did not arrive within {per_item:.3g} seconds"
                     ) from None
                 if not ok:
                     finished = True
@@ -124,11 +130,13 @@ class _MapMethods:
                 core.abort(job, PoolClosedError("the iteration was abandoned"), kill=False)
 
     @modifiable(timeout_error=TimeoutError)
+    @_pool_method
     def map(self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None) -> list[Any]:
         """``[fn(x) for x in items]`` across the workers, in input order."""
         return self._collect(self._job(fn, items, "map", True, False), _deadline, True)
 
     @modifiable(timeout_error=TimeoutError)
+    @_pool_method
     def unordered_map(
         self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None
     ) -> list[Any]:
@@ -136,6 +144,7 @@ class _MapMethods:
         return self._collect(self._job(fn, items, "unordered_map", False, False), _deadline, False)
 
     @modifiable(timeout_error=TimeoutError)
+    @_pool_method
     def imap(
         self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None
     ) -> Iterator[Any]:
@@ -144,6 +153,7 @@ class _MapMethods:
         return self._iterate(self._job(fn, items, "imap", True, True), per_item)
 
     @modifiable(timeout_error=TimeoutError)
+    @_pool_method
     def unordered_imap(
         self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None
     ) -> Iterator[Any]:

@@ -9,11 +9,17 @@ after it (cached per code object and offset, so the cost is one dict lookup):
 caller writes                      usage      what __getattr__ returns
 =================================  =========  ===============================================
 ``share.obj.method(...)``          method     a callable that runs the method on the server
-``share.obj.attr`` (chained)       chain      a lazy path: the next access goes to the server
+``share.obj.attr`` (chained),      chain      a lazy path: the next access goes to the server
+``share.obj.attr = v``,
+``share.obj.attr += v``,
+``del share.obj.attr``
 ``share.x += y``                   aug:+=     a marker; the following STORE_ATTR sends one
                                               atomic in-place operation
 ``share.d[k] += y``                augitem    the same for one item of a container
-``share.d[k] = v``, ``del ...``    store      a lazy path, so the store runs on the server
+``share.d[k] = v``, ``del ...``,   item       a lazy path; the subscript runs on the server
+``share.d[k]``, ``share.d[k].m()``            (``_Proxy.__getitem__`` asks the oracle again
+                                              at the BINARY_SUBSCR: a chained use extends
+                                              the path, anything else reads the item)
 anything else (``v = share.x``)    value      the current value (a copy)
 =================================  =========  ===============================================
 
@@ -42,7 +48,19 @@ _INPLACE = {
     "^=": "ixor",
     "@=": "imatmul",
 }
-_SIMPLE_LOADS = {"LOAD_CONST", "LOAD_FAST", "LOAD_NAME", "LOAD_GLOBAL", "LOAD_DEREF"}
+_ATTR_USES = {"LOAD_ATTR", "LOAD_METHOD", "STORE_ATTR", "DELETE_ATTR"}
+_SUBSCRIPTS = {"STORE_SUBSCR", "DELETE_SUBSCR", "BINARY_SUBSCR"}
+_SLICES = {"STORE_SLICE", "BINARY_SLICE"}  # Python 3.12+: container, start, stop
+# loads that consume the top of the stack (or are attribute loads, handled above)
+_NOT_PURE_LOADS = {
+    "LOAD_ATTR",
+    "LOAD_METHOD",
+    "LOAD_SUPER_ATTR",
+    "LOAD_FROM_DICT_OR_DEREF",
+    "LOAD_FROM_DICT_OR_GLOBALS",
+    "LOAD_CLASSDEREF",
+}
+_JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
 
 _code_cache: dict[CodeType, tuple[list[dis.Instruction], dict[int, int]]] = {}
 _usage_cache: dict[tuple[CodeType, int], str] = {}
@@ -92,22 +110,56 @@ def _analyze(code: CodeType, lasti: int) -> str:
     cur = ins[n]
     if _is_method_load(cur):
         return "method"
-    if cur.opname != "LOAD_ATTR":
+    if cur.opname == "LOAD_ATTR":
+        aug = _aug_attr(ins, n, cur.argval)
+        if aug:
+            return aug
+    elif cur.opname != "BINARY_SUBSCR":
         return "value"
-    nxt = ins[n + 1] if n + 1 < len(ins) else None
-    if nxt is None:
+    return _consumer(ins, n + 1)
+
+
+def _consumer(ins: list[dis.Instruction], m: int) -> str:
+    """How the object just pushed (before ``ins[m]``) is used: through an attribute
+    ("chain"), through a subscript ("item", "augitem"), or as a plain value."""
+    if m >= len(ins):
         return "value"
-    if nxt.opname in ("LOAD_ATTR", "LOAD_METHOD"):
+    first = ins[m]
+    if first.opname in _ATTR_USES:
         return "chain"
-    aug = _aug_attr(ins, n, cur.argval)
-    if aug:
-        return aug
-    if nxt.opname in _SIMPLE_LOADS and n + 2 < len(ins):
-        after = ins[n + 2]
-        if after.opname in ("STORE_SUBSCR", "DELETE_SUBSCR"):
-            return "store"
-        if _aug_item(ins, n + 2):
-            return "augitem"
+    if (
+        first.opname == "COPY"
+        and first.arg == 1
+        and m + 1 < len(ins)
+        and ins[m + 1].opname == "LOAD_ATTR"
+        and not _is_method_load(ins[m + 1])
+        and _aug_attr(ins, m + 1, ins[m + 1].argval)
+    ):
+        return "chain"  # ``share.obj.attr += v``
+    # a subscript: the key is computed on top of the object, then consumed with it
+    if not (first.opname.startswith("LOAD_") or first.opname == "PUSH_NULL"):
+        return "value"
+    if first.opname in _NOT_PURE_LOADS:
+        return "value"
+    depth = 1
+    for j in range(m, min(m + 64, len(ins))):
+        i = ins[j]
+        if j > m:
+            if depth == 2:
+                if i.opname in _SUBSCRIPTS:
+                    return "item"
+                if i.opname == "COPY" and i.arg == 2:
+                    return "augitem" if _aug_item(ins, j) else "value"
+            elif depth == 3 and i.opname in _SLICES:
+                return "item"
+        if i.opname == "SWAP" or i.opcode in _JUMPS:
+            return "value"
+        try:
+            depth += dis.stack_effect(i.opcode, i.arg, jump=False)
+        except ValueError:
+            return "value"
+        if depth < 2:
+            return "value"
     return "value"
 
 
@@ -128,7 +180,7 @@ def _aug_attr(ins: list[dis.Instruction], n: int, name: str) -> str:
             ):
                 return "aug:" + op
             return ""
-        if i.opcode in dis.hasjrel or i.opcode in dis.hasjabs or i.opname.startswith("RETURN"):
+        if i.opcode in _JUMPS or i.opname.startswith("RETURN"):
             return ""
         try:
             depth += dis.stack_effect(i.opcode, i.arg, jump=False)
@@ -159,7 +211,7 @@ def _aug_item(ins: list[dis.Instruction], k: int) -> bool:
                 and ins[j + 2].opname == "SWAP"
                 and ins[j + 3].opname == "STORE_SUBSCR"
             )
-        if i.opcode in dis.hasjrel or i.opcode in dis.hasjabs:
+        if i.opcode in _JUMPS:
             return False
         try:
             depth += dis.stack_effect(i.opcode, i.arg, jump=False)

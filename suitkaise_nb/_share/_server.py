@@ -34,6 +34,7 @@ from ._protocol import (
     K_SNAPSHOT,
     K_STATE,
     K_STATS,
+    Item,
 )
 
 _MUTATING = {"set", "del", "aug", "call", "setitem", "delitem", "augitem", "clear"}
@@ -75,15 +76,19 @@ class Server:
             obj = self.root[path[0]]
         except KeyError:
             raise _Missing(f"the Share has no attribute {path[0]!r}") from None
-        for name in path[1:]:
-            obj = getattr(obj, name)
+        for step in path[1:]:
+            obj = obj[step.key] if type(step) is Item else getattr(obj, step)
         return obj
 
     def assign(self, path: tuple[str, ...], value: Any) -> None:
         if len(path) == 1:
             self.root[path[0]] = value
+            return
+        target, last = self.walk(path[:-1]), path[-1]
+        if type(last) is Item:
+            target[last.key] = value
         else:
-            setattr(self.walk(path[:-1]), path[-1], value)
+            setattr(target, last, value)
 
     def execute(self, op: str, path: tuple[str, ...], args: tuple[Any, ...]) -> Any:
         if op == "get":
@@ -104,7 +109,11 @@ class Server:
                 except KeyError:
                     raise _Missing(f"the Share has no attribute {path[0]!r}") from None
             else:
-                delattr(self.walk(path[:-1]), path[-1])
+                target, last = self.walk(path[:-1]), path[-1]
+                if type(last) is Item:
+                    del target[last.key]
+                else:
+                    delattr(target, last)
             return None
         if op == "getitem":
             return self.walk(path)[args[0]]

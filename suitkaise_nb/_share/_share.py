@@ -47,6 +47,7 @@ from ._protocol import (
     K_SNAPSHOT,
     K_STATE,
     K_STATS,
+    Item,
 )
 
 
@@ -236,6 +237,9 @@ class _Proxy:
     def __getitem__(self, key: Any) -> Any:
         if self._item_aug:
             return _AUG
+        how = usage(sys._getframe(1))
+        if how in ("chain", "item", "augitem"):  # share.d[k].m(), share.d[k][j] = v, ...
+            return _Proxy(self._link, (*self._path, Item(key)), item_aug=how == "augitem")
         return self._link.request("getitem", self._path, (key,))
 
     def __setitem__(self, key: Any, value: Any) -> None:

@@ -106,8 +106,16 @@ def _show_process(bridge: Any, proc: Any) -> Any:
             ProcessView(model, proc, bridge.logs.setdefault(model.id, ProcessLog())), model.id
         )
     view.refresh()
-    view.show()
+    if bridge.view_cells.get(id(view)) != _cell_of(bridge):
+        view.show()  # not already in this cell (e.g. %%skprocess --bg returns the handle)
+        bridge.shown(view)
     return True
+
+
+def _cell_of(bridge: Any) -> Any:
+    from ._bridge import _cell_id
+
+    return _cell_id(bridge.shell)
 
 
 def _show_pool(bridge: Any, pool: Any) -> Any:

@@ -248,3 +248,18 @@ def kw_only_fail(x):
     if x == 1:
         raise KwOnlyError(code=x)
     return x
+
+
+def fail_on_bad(x):
+    if x == "bad-item" or (isinstance(x, list) and len(x) > 100):
+        raise ValueError("this item is bad")
+    return x
+
+
+def hang_and_report(x, path):
+    """Star target: the item ``x == 3`` writes its worker's pid to ``path`` and blocks."""
+    if x == 3:
+        with open(path, "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(60)
+    return x

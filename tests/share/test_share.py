@@ -1,0 +1,543 @@
+"""Share: one consistent, atomic shared state across processes (SPEC §2 Share, §6)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import threading
+import time
+import warnings
+
+import psutil
+import pytest
+
+from suitkaise_nb.processing import Pool, Share, ShareError
+from suitkaise_nb.timing import Sktimer
+
+from . import classes
+from .classes import Boom, Counter, Picky
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def share():
+    s = Share()
+    yield s
+    _finish(s)
+
+
+@pytest.fixture
+def make_share():
+    """Factory for Shares built with custom arguments; every one is exited at the end."""
+    made: list[Share] = []
+
+    def make(**kwargs) -> Share:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = Share(**kwargs)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        _finish(s)
+
+
+def _finish(s: Share) -> None:
+    try:
+        s.exit()
+    except Exception:
+        pass
+
+
+def _server_pid(s: Share) -> int:
+    pid = s._sk.link.request("ping", ())
+    assert pid == s._sk.owner.spare.pid
+    return pid
+
+
+def _wait_for(pred, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return pred()
+
+
+# -- values: assignment and reads ------------------------------------------------------------------
+
+
+def test_primitives_and_containers_round_trip(share):
+    share.i = 7
+    share.f = 2.5
+    share.s = "text"
+    share.b = b"\x00\x01"
+    share.none = None
+    share.t = (1, "a")
+    share.lst = [1, [2, 3]]
+    share.d = {"a": 1, "b": [1, 2]}
+    share.st = {1, 2}
+    assert (share.i, share.f, share.s, share.b, share.none, share.t) == (
+        7,
+        2.5,
+        "text",
+        b"\x00\x01",
+        None,
+        (1, "a"),
+    )
+    assert share.lst == [1, [2, 3]]
+    assert share.d == {"a": 1, "b": [1, 2]}
+    assert share.st == {1, 2}
+    # a plain read is a copy: mutating it does not touch the shared value
+    local = share.lst
+    local.append(99)
+    assert share.lst == [1, [2, 3]]
+    assert type(share.d) is dict
+
+
+def test_user_class_and_timer(share):
+    share.c = Counter()
+    share.timer = Sktimer()
+    c = share.c
+    assert isinstance(c, Counter) and c.value == 0
+    for x in (0.1, 0.2, 0.3, 0.4):
+        share.timer.add_time(x)
+    assert share.timer.num_times == 4
+    assert share.timer.mean == pytest.approx(0.25)
+    assert share.timer.percentile(95) == pytest.approx(0.385)
+    assert f"{share.timer.mean:.2f}" == "0.25"
+    stats = share.timer.get_stats()
+    assert stats.num_times == 4 and stats.max == pytest.approx(0.4)
+    assert isinstance(share.timer, Sktimer)
+
+
+def test_nested_reads_return_values(share):
+    share.c = Counter()
+    share.c.increment(5)
+    v = share.c.value
+    assert v == 5 and type(v) is int
+    assert share.c.value + 1 == 6
+    assert [share.c.value] == [5]
+
+
+def test_method_calls_on_builtin_containers(share):
+    share.lst = [3, 1]
+    share.lst.append(2)
+    share.lst.extend([5, 4])
+    share.lst.sort()
+    # (side-effecting calls stay out of ``assert``: pytest rewrites assert statements into
+    # a read of ``share.lst`` followed by a local call on the copy)
+    popped = share.lst.pop()
+    assert popped == 5
+    idx = share.lst.index(3)
+    assert idx == 2
+    assert share.lst == [1, 2, 3, 4]
+    assert len(share.lst) == 4
+    assert 3 in share.lst
+    share.d = {}
+    share.d.update(a=1)
+    share.d.setdefault("b", []).append(1)  # the returned list is a copy
+    assert share.d.get("a") == 1
+    assert sorted(share.d.keys()) == ["a", "b"]
+    gone = share.d.pop("b")
+    assert gone == []
+    assert share.d == {"a": 1}
+    share.st = set()
+    share.st.add(1)
+    share.st.update({2, 3})
+    share.st.discard(2)
+    assert share.st == {1, 3}
+
+
+def test_augmented_assignment_and_item_operations(share):
+    share.n = 0
+    share.n += 1
+    share.n += 10
+    share.n -= 2
+    share.n *= 3
+    assert share.n == 27
+    share.items = [1]
+    share.items += [2]
+    share.items += (3,)
+    assert share.items == [1, 2, 3]
+    share.d = {"a": 1}
+    share.d["a"] += 1
+    share.d["b"] = 5
+    k = "b"
+    share.d[k] += 10
+    assert share.d == {"a": 2, "b": 15}
+    del share.d["a"]
+    assert share.d == {"b": 15}
+    assert share.d["b"] == 15
+    share.lst = [0, 1, 2, 3]
+    share.lst[0] = 9
+    share.lst[1:3] = ["x"]
+    del share.lst[-1]
+    assert share.lst == [9, "x"]
+    assert share.lst[0] == 9
+    assert share.lst[0:1] == [9]
+
+
+def test_stores_through_computed_keys_and_nested_paths(share):
+    """Stores and updates whose key or target is an expression reach the server."""
+
+    class Key:
+        name = "z"
+
+    key = Key()
+    share.d = {}
+    share.d[key.name] = 7
+    share.d[key.name] += 1
+    share.d[f"{key.name}2"] = 1
+    share.d[("t", 1)] = 2
+    assert share.d == {"z": 8, "z2": 1, ("t", 1): 2}
+    del share.d[key.name]
+    assert "z" not in share.d
+    share.c = Counter()
+    share.c.value = 10
+    share.c.value += 3
+    assert share.c.value == 13
+    share.c.extra = "x"
+    assert share.c.extra == "x"
+    del share.c.extra
+    with pytest.raises(AttributeError):
+        share.c.extra  # noqa: B018
+    # containers of containers / of objects
+    share.lists = {"a": []}
+    share.lists["a"].append(1)
+    share.lists["a"] += [2]
+    share.grid = [[0, 0], [0, 0]]
+    share.grid[1][0] = 5
+    share.grid[1][1] += 2
+    share.counters = [Counter(), Counter()]
+    share.counters[1].increment(4)
+    share.counters[1].value += 1
+    assert share.lists == {"a": [1, 2]}
+    assert share.grid == [[0, 0], [5, 2]]
+    assert share.counters[1].value == 5 and share.counters[0].value == 0
+
+
+def test_clear_removes_attributes(share):
+    share.a = 1
+    share.b = [1]
+    share.clear()
+    with pytest.raises(AttributeError):
+        share.a  # noqa: B018
+    with pytest.raises(AttributeError):
+        share.b.append(2)
+    assert not hasattr(share, "a")
+    assert getattr(share, "b", "default") == "default"
+    share.a = 2
+    assert share.a == 2
+
+
+def test_missing_attribute_and_delete(share):
+    with pytest.raises(AttributeError):
+        share.nothing  # noqa: B018
+    share.x = 1
+    del share.x
+    with pytest.raises(AttributeError):
+        share.x  # noqa: B018
+    with pytest.raises(AttributeError):
+        del share.x
+
+
+def test_operations_of_one_process_apply_in_order(share):
+    for i in range(20):
+        share.obj = [i]
+        share.obj.append(i + 1)
+        share.obj = Counter()
+        share.obj.increment(i)
+        share.obj = ("final", i)
+        assert share.obj == ("final", i)
+
+
+def test_dir_lists_shared_names(share):
+    share.alpha = 1
+    share.beta = 2
+    names = dir(share)
+    assert "alpha" in names and "beta" in names and "start" in names
+
+
+# -- errors -----------------------------------------------------------------------------------------
+
+
+def test_server_exception_reaches_caller_and_server_keeps_running(share):
+    share.c = Counter()
+    share.p = Picky()
+    with pytest.raises(ValueError, match="bad thing") as info:
+        share.c.fail("bad thing")
+    cause = info.value.__cause__
+    assert cause is not None and "fail" in str(cause) and "raise ValueError" in str(cause)
+    with pytest.raises(Boom, match="picky exploded") as info2:
+        share.p.explode()
+    assert "explode" in str(info2.value.__cause__)
+    with pytest.raises(KeyError):
+        share.d = {}
+        share.d["missing"] += 1
+    with pytest.raises(TypeError):
+        share.c.increment("not a number")
+    # still serving, state intact
+    assert share.c.increment() == 1
+    assert share.is_running and not share.has_error
+
+
+def test_unshippable_value_gives_clear_error(share):
+    lock = threading.Lock()
+    with pytest.raises(Exception, match="(?i)lock|pickle"):
+        share.lock = lock
+    share.ok = 1
+    assert share.ok == 1
+
+
+def test_killed_server_sets_has_error_and_fails_fast(share):
+    share.n = 1
+    pid = _server_pid(share)
+    assert share.c.pid() == pid if hasattr(share, "c") else True
+    os.kill(pid, signal.SIGKILL)
+    assert _wait_for(lambda: share.has_error)
+    assert not share.is_running
+    for _ in range(3):
+        t0 = time.monotonic()
+        with pytest.raises(ShareError, match="died|gone|running"):
+            share.n += 1
+        with pytest.raises(ShareError):
+            share.n  # noqa: B018
+        assert time.monotonic() - t0 < 2.0
+    assert share.model.state == "failed"
+
+
+def test_killed_server_seen_by_a_client_in_a_child(share):
+    share.n = 0
+    pid = _server_pid(share)
+    with Pool(workers=1) as pool:
+        assert pool.star().map(classes.pool_aug, [(share, 5)])
+        os.kill(pid, signal.SIGKILL)
+        assert _wait_for(lambda: share.has_error)
+        t0 = time.monotonic()
+        with pytest.raises(Exception, match="Share"):
+            pool.star().map(classes.pool_aug, [(share, 5)])
+        assert time.monotonic() - t0 < 10.0
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+
+
+def test_start_stop_exit_is_running(make_share):
+    s = make_share()
+    assert s.is_running and not s.has_error
+    s.n = 5
+    assert s.stop(timeout=5.0) is True
+    assert not s.is_running
+    assert s.stop() is True  # idempotent
+    s.start()
+    assert s.is_running
+    assert s.n == 5
+    s.start()  # no-op while running
+    s.exit()
+    assert not s.is_running
+    s.start()
+    with pytest.raises(AttributeError):
+        s.n  # noqa: B018
+    s.exit()
+
+
+def test_state_survives_stop_start_with_objects(make_share):
+    s = make_share()
+    s.c = Counter()
+    s.c.increment(3)
+    s.timer = Sktimer()
+    s.timer.add_time(0.5)
+    s.d = {"k": [1]}
+    s.stop()
+    s.start()
+    assert s.c.value == 3
+    assert s.timer.num_times == 1
+    assert s.d == {"k": [1]}
+    s.c.increment()
+    assert s.c.value == 4
+
+
+def test_auto_start_false_warns_and_applies_on_start(make_share):
+    s = Share(auto_start=False)
+    try:
+        assert not s.is_running
+        with pytest.warns(UserWarning, match="not running"):
+            s.counter = 0
+        with pytest.warns(UserWarning):
+            s.items = [1]
+        with pytest.warns(UserWarning):
+            assert s.counter == 0
+        with pytest.warns(UserWarning):
+            del s.items
+        s.start()
+        assert s.is_running
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert s.counter == 0
+            assert not hasattr(s, "items")
+            s.counter = 100
+        s.stop()
+        with pytest.warns(UserWarning):
+            s.late = "x"
+        s.start()
+        assert (s.counter, s.late) == (100, "x")
+    finally:
+        s.exit()
+
+
+def test_context_manager(make_share):
+    with Share() as s:
+        assert s.is_running
+        s.x = 1
+        assert s.x == 1
+    assert not s.is_running
+    s.start()
+    assert s.x == 1
+    s.exit()
+
+
+def test_lifecycle_only_in_owner(share):
+    share.n = 0
+    with Pool(workers=1) as pool:
+        [msg] = pool.map(_try_stop, [share])
+    assert "created" in msg
+    assert share.n == 0
+
+
+def _try_stop(s: Share) -> str:
+    try:
+        s.stop()
+    except ShareError as exc:
+        return str(exc)
+    return "no error"
+
+
+# -- across processes -------------------------------------------------------------------------------
+
+
+def test_share_passed_to_skprocess(share):
+    share.c = Counter()
+    share.n = 3
+    share.timer = Sktimer()
+    share.timer.add_time(1.0)
+    p = classes.ServerPid(share)
+    got = p.run()
+    assert got == (_server_pid(share), 3, 1)
+
+
+def test_share_in_pool_workers_and_mixed_updates(share):
+    share.n = 0
+    share.items = []
+    share.d = {"a": 0, "b": 0, "c": 0}
+    share.c = Counter()
+    share.seen = set()
+    with Pool(workers=2) as pool:
+        results = pool.star().map(classes.MixedWorker, [(share, t, 40) for t in "abc"])
+    assert results == [40, 40, 40]
+    assert share.n == 120
+    assert sorted(share.items) == sorted(["a"] * 40 + ["b"] * 40 + ["c"] * 40)
+    assert share.d == {"a": 40, "b": 40, "c": 40}
+    assert share.c.value == 240
+    assert share.seen == {"a", "b", "c"}
+
+
+def _contention(share: Share, n_procs: int, count: int) -> None:
+    share.n = 0
+    share.c = Counter()
+    procs = [classes.AugWorker(share, count) for _ in range(n_procs)]
+    procs += [classes.MethodWorker(share, count) for _ in range(n_procs)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        assert p.result() == "done"
+    assert share.n == n_procs * count
+    assert share.c.value == n_procs * count
+
+
+def test_exact_under_contention_skprocess(share):
+    for _ in range(3):
+        _contention(share, 8, 2000)
+
+
+def test_exact_under_contention_pool(share):
+    for _ in range(2):
+        share.n = 0
+        share.c = Counter()
+        with Pool(workers=8) as pool:
+            pool.star().map(classes.pool_aug, [(share, 2000)] * 8)
+            pool.star().map(classes.pool_method, [(share, 2000)] * 8)
+        assert share.n == 16000
+        assert share.c.value == 16000
+
+
+def test_threads_of_one_process(share):
+    share.n = 0
+    share.c = Counter()
+    classes.threaded(share, threads=8, count=300)
+    assert share.n == 2400
+    assert share.c.value == 2400
+    # threads inside a child process too
+    with Pool(workers=1) as pool:
+        pool.star().map(classes.threaded, [(share, 4, 250)])
+    assert share.n == 3400 and share.c.value == 3400
+
+
+def test_share_usable_after_restart_in_new_children(make_share):
+    s = make_share()
+    s.n = 0
+    with Pool(workers=2) as pool:
+        pool.star().map(classes.pool_aug, [(s, 10)] * 2)
+        s.stop()
+        s.start()  # new socket and key: the shipped handles are rebuilt on each map
+        pool.star().map(classes.pool_aug, [(s, 10)] * 2)
+    assert s.n == 40
+
+
+# -- security ---------------------------------------------------------------------------------------
+
+
+def test_socket_is_private(share):
+    link = share._sk.link
+    st = os.stat(link.path)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    dst = os.stat(os.path.dirname(link.path))
+    assert stat.S_IMODE(dst.st_mode) == 0o700
+    assert st.st_uid == os.getuid() == dst.st_uid
+
+
+def test_wrong_key_is_refused(share):
+    from suitkaise_nb._share._share import _Link
+
+    share.secret = 42
+    bad = _Link(share._sk.link.path, b"\x00" * 32)
+    with pytest.raises(ShareError, match="refused"):
+        bad.request("get", ("secret",))
+    # a client that sends a request without authenticating is dropped
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.settimeout(5)
+    raw.connect(share._sk.link.path)
+    raw.recv(32)
+    from suitkaise_nb._engine import _serial
+    from suitkaise_nb._engine._wire import encode, send_parts
+    from suitkaise_nb._share._protocol import K_REQ
+
+    data, bufs = _serial.dumps(("get", ("secret",), ()), what="test")
+    send_parts(raw, encode(K_REQ, data, bufs))
+    assert raw.recv(100) == b""
+    raw.close()
+    assert share.secret == 42
+
+
+def test_nothing_listens_on_tcp(share):
+    share.x = 1
+    proc = psutil.Process(_server_pid(share))
+    conns = proc.net_connections(kind="all")
+    assert conns, "the server holds its unix socket"
+    assert all(c.family == socket.AF_UNIX for c in conns), conns
+    assert not proc.net_connections(kind="inet")
