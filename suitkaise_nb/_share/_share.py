@@ -104,9 +104,13 @@ class _Link:
                 "(the process that created it must call share.start())"
             ) from None
         conn = BlockingConn(sock)
-        conn.send(K_HELLO, hmac.new(self.key, nonce, hashlib.sha256).digest())
-        f = conn.recv()
+        try:
+            conn.send(K_HELLO, hmac.new(self.key, nonce, hashlib.sha256).digest())
+            f = conn.recv()
+        except (EOFError, OSError):
+            f = None  # the server drops a client whose answer is wrong
         if f is None or f.kind != K_OK:
+            conn.close()
             raise ShareError("the Share server refused this client's key")
         return conn
 
@@ -347,6 +351,10 @@ class _Owner:
                 "its state is lost"
             )
             self.model.state = "failed"
+            share = self.share_ref()
+            link = share._sk.link if share is not None else None
+            if link is not None:
+                link.broken = self.error  # later calls say why at once
         if self.conn is not None and self.launcher is not None:
             self.launcher.hub.unwatch(self.conn.sock)
             self.conn.close()

@@ -65,6 +65,15 @@ class Bridge:
             except Exception:
                 log.exception("suitkaise_nb view %r failed", view)
 
+    def close(self) -> None:
+        try:
+            self.shell.events.unregister("post_run_cell", self._post_run_cell)
+        except ValueError:
+            pass
+        with self.lock:
+            self.views.clear()
+            self.extra_views.clear()
+
     def shown(self, view: Any) -> None:
         self.view_cells[id(view)] = _cell_id(self.shell)
 

@@ -208,4 +208,20 @@ def load(ipython: Any) -> None:
 
 
 def unload(ipython: Any) -> None:
+    """``%unload_ext suitkaise_nb``: stop routing and views (the magics stay registered)."""
+    disconnect()
+
+
+def disconnect() -> None:
+    """Undo :func:`connect` (views stop, output goes back to the terminal)."""
+    from .. import events
+
+    router = _state.pop("router", None)
+    if router is not None:
+        events.unsubscribe(router)
+        router.close()
+    b = _state.pop("bridge", None)
+    if b is not None:
+        events.unsubscribe(b)
+        b.close()
     _state.pop("loaded", None)

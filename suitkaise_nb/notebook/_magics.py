@@ -80,6 +80,13 @@ def names_read(code: str) -> set[str]:
 
 @magics_class
 class SkMagics(Magics):
+    @property
+    def _shell(self) -> Any:
+        shell = self.shell
+        if shell is None:
+            raise RuntimeError("the suitkaise_nb magics need an IPython shell")
+        return shell
+
     @magic_arguments()
     @argument("launch", nargs="*", help="MyProc(args): define-and-launch form")
     @argument("--runs", type=int, default=None, help="number of runs (default 1)")
@@ -94,9 +101,12 @@ class SkMagics(Magics):
     def skprocess(self, line: str, cell: str) -> Any:
         """Run the cell as an Skprocess in a child process (see the module docstring)."""
         args = parse_argstring(self.skprocess, line)
-        user_ns = self.shell.user_ns
+        args.result = _unquote(args.result)
+        args.ship = _unquote(args.ship)
+        shell = self._shell
+        user_ns = shell.user_ns
         if args.launch:
-            self.shell.run_cell(cell, store_history=False)
+            shell.run_cell(cell, store_history=False)
             expr = " ".join(args.launch)
             proc = eval(expr, user_ns)
             if not isinstance(proc, processing.Skprocess):
@@ -169,7 +179,7 @@ class SkMagics(Magics):
 
         procs, pools, _shares, _timers = _extension.bridge().inventory()
         rows = []
-        names = {id(v): k for k, v in self.shell.user_ns.items() if not k.startswith("_")}
+        names = {id(v): k for k, v in self._shell.user_ns.items() if not k.startswith("_")}
         for m in procs:
             handle = m.handle_ref() if m.handle_ref is not None else None
             s = process_snapshot(m)
@@ -184,8 +194,8 @@ class SkMagics(Magics):
                 ]
             )
         for m in pools:
-            s = pool_snapshot(m)
-            rows.append(["", "Pool", "", _render._badge(s.state), f"{s.done} items", ""])
+            ps = pool_snapshot(m)
+            rows.append(["", "Pool", "", _render._badge(ps.state), f"{ps.done} items", ""])
         header = ("name", "class", "pid", "state", "progress", "elapsed")
         return HTML(_render._table(header, rows, "sknb-list"))
 
@@ -194,7 +204,7 @@ class SkMagics(Magics):
         if not name:
             raise ValueError("give the name the process is bound to, e.g. %skstop worker")
         try:
-            obj = eval(name, self.shell.user_ns)
+            obj = eval(name, self._shell.user_ns)
         except NameError:
             raise NameError(f"no variable named {name!r} in the notebook") from None
         if not hasattr(obj, "stop") or not hasattr(obj, "kill"):
@@ -217,6 +227,13 @@ class SkMagics(Magics):
         from . import _extension
 
         _extension.dashboard()
+
+
+def _unquote(value: str | None) -> str | None:
+    """IPython's argument splitter keeps quotes: ``--result "a + 1"`` gives '"a + 1"'."""
+    if value and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 def _check_shippable(shipped: dict[str, Any]) -> None:

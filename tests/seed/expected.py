@@ -43,6 +43,9 @@ FULL_PIPELINE = "Full-on data streaming pipeline"
 SECTIONS_ENABLED: set[str] = {
     BASIC,
     TELL_LISTEN,
+    SHARE,
+    FULL_TASK_QUEUE,
+    FULL_PIPELINE,
 }
 
 # ------------------------------------------------------------------------------------------
