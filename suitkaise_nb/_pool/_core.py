@@ -291,6 +291,25 @@ class LocalSlot:
         except OSError:
             pass  # the exit report will follow
 
+    # -- the slot interface the dispatcher uses (DaskSlot implements the same) -------------
+    def send_func(self, job: Job) -> None:
+        self.send(K_FUNC, pickle.dumps((job.id, job.fn_blob, job.star)))
+
+    def send_chunk(self, job: Job, chunk_id: int, data: Any, bufs: Any) -> None:
+        self.send(K_CHUNK, data, bufs)
+
+    def abort_chunk(self, job: Job, chunk_id: int, kill: bool) -> bool:
+        """Stop a chunk; True when it is gone for good (the worker was killed)."""
+        if kill and self.alive:
+            self.kill()
+            return True
+        self.send(K_CANCEL, pickle.dumps(job.id))
+        return not self.alive
+
+    def forget(self, job: Job) -> None:
+        if self.alive:
+            self.send(K_FORGET, pickle.dumps(job.id))
+
     def on_frames(self, frames: list[Frame]) -> None:
         for f in frames:
             if f.kind == K_RESULTS:
@@ -351,7 +370,7 @@ class PoolCore:
 
     def __init__(self, workers: int, backend: str = "local") -> None:
         self.launcher = Launcher.get()
-        self.hub = self.launcher.hub
+        self.hub = self.launcher.hub  # dask pools use the hub thread too (no local workers)
         self.size = workers
         self.model = PoolModel(workers, backend)
         self.slots: list[Any] = []
@@ -423,11 +442,7 @@ class PoolCore:
 
     def _abort(self, job: Job, kill: bool) -> None:
         for chunk_id, (slot, _start, _items) in list(job.in_flight.items()):
-            if kill and slot.alive:
-                slot.kill()
-            else:
-                slot.send(K_CANCEL, pickle.dumps(job.id))
-            if not slot.alive or kill:
+            if slot.abort_chunk(job, chunk_id, kill) or kill:
                 job.in_flight.pop(chunk_id, None)
         self._end_job_if_done(job)
 
@@ -495,11 +510,11 @@ class PoolCore:
             return False
         if slot not in job.slots_with_func:
             job.slots_with_func.add(slot)
-            slot.send(K_FUNC, pickle.dumps((job.id, job.fn_blob, job.star)))
+            slot.send_func(job)
         job.in_flight[chunk_id] = (slot, start, items)
         slot.outstanding.append(chunk_id)
         self.chunks[chunk_id] = (job, start, items, slot)
-        slot.send(K_CHUNK, data, bufs)
+        slot.send_chunk(job, chunk_id, data, bufs)
         if slot.info.state != "busy":
             slot.info.state = "busy"
             slot.info.item = start
@@ -577,8 +592,7 @@ class PoolCore:
         if job in self.jobs and job.check_finished():
             self.jobs.remove(job)
             for slot in job.slots_with_func:
-                if slot.alive:
-                    slot.send(K_FORGET, pickle.dumps(job.id))
+                slot.forget(job)
             job.slots_with_func.clear()
             _events.emit("pool_ended", _events.PoolEnded(self.owner_model, job.call, job.error))
             if self.closing and not self.jobs:
@@ -633,6 +647,36 @@ class PoolCore:
         self._replace()
         self.dispatch()
 
+    def chunk_lost(self, slot: Any, chunk_id: int, reason: str) -> None:
+        """A chunk whose answer will never come (a remote task that failed for good)."""
+        entry = self.chunks.pop(chunk_id, None)
+        if chunk_id in slot.outstanding:
+            slot.outstanding.remove(chunk_id)
+        if entry is None:
+            self.dispatch()
+            return
+        job, start, items, _ = entry
+        job.in_flight.pop(chunk_id, None)
+        if job.error is None:
+            last = start + len(items) - 1
+            what = f"pool item {start}" if last == start else f"pool items {start}..{last}"
+            err = WorkerDiedError(
+                f"{what} could not run: {reason}", pid=-1, exitcode=None, item_index=start
+            )
+            self.model.errors.append(err)
+            job.fail(err, start)
+        self._end_job_if_done(job)
+        self.dispatch()
+
+    def start_dask(self, client: Any) -> None:
+        from ._dask import DaskSlot
+
+        self.model.backend = "dask"
+        for i in range(self.size):
+            slot = DaskSlot(self, client, i + 1)
+            self.slots.append(slot)
+            self.model.workers[slot.pid] = slot.info
+
     def _worker_event(self, slot: Any, state: str, item: int | None) -> None:
         if _events.has_observers("pool_worker"):
             _events.emit(
@@ -663,6 +707,14 @@ class PoolCore:
             return
         for slot in live:
             slot.close()
+
+    def slot_closed(self, slot: Any) -> None:
+        """A slot that needs no exit report (Dask) is done."""
+        if slot in self.slots:
+            self.slots.remove(slot)
+        self.model.workers.pop(slot.pid, None)
+        if not any(s.alive for s in self.slots):
+            self.all_gone.set()
 
     def terminate(self) -> None:
         """Kill every worker now; running jobs fail with PoolClosedError."""

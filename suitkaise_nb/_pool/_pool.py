@@ -191,16 +191,34 @@ class Pool(_MapMethods):
     ``terminate()`` (kills). Use it as a context manager.
     """
 
-    def __init__(self, workers: int | None = None) -> None:
-        if workers is None:
-            workers = os.cpu_count() or 1
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+    def __init__(self, workers: int | None = None, *, client: Any = None) -> None:
+        if workers is not None and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+        ):
             raise ValueError(f"workers must be a positive int or None, got {workers!r}")
         self._star = False
         self._owner = self
-        self._core = PoolCore(workers)
+        self._own_client = None
+        if client is not None:
+            from ._dask import import_distributed
+
+            distributed = import_distributed()
+            if isinstance(client, str):
+                client = self._own_client = distributed.Client(client)
+            elif not isinstance(client, distributed.Client):
+                raise TypeError(
+                    f"client must be a distributed.Client or a scheduler address, got {client!r}"
+                )
+            if workers is None:
+                workers = sum(client.nthreads().values()) or 1
+            self._core = PoolCore(workers, backend="dask")
+            self._core.start_dask(client)
+        else:
+            if workers is None:
+                workers = os.cpu_count() or 1
+            self._core = PoolCore(workers)
+            self._core.start_local()
         self._core.model.handle_ref = weakref.ref(self)
-        self._core.start_local()
         track(self)
         self._finalizer = weakref.finalize(self, _finalize, self._core)
 
@@ -238,12 +256,19 @@ class Pool(_MapMethods):
     def close(self, timeout: float | None = None) -> None:
         """Wait for running calls to finish, then stop the workers."""
         self._core.close(timeout)
+        self._close_client()
         untrack(self)
 
     def terminate(self) -> None:
         """Kill the workers now; running calls raise PoolClosedError."""
         self._core.terminate()
+        self._close_client()
         untrack(self)
+
+    def _close_client(self) -> None:
+        if self._own_client is not None:
+            self._own_client.close()
+            self._own_client = None
 
     def _shutdown_at_exit(self) -> None:
         self._core.terminate()
@@ -259,7 +284,8 @@ class Pool(_MapMethods):
 
     def __repr__(self) -> str:
         state = self._core.model.state
-        return f"<Pool workers={self._core.size} {state}>"
+        backend = "" if self._core.model.backend == "local" else f" on {self._core.model.backend}"
+        return f"<Pool workers={self._core.size}{backend} {state}>"
 
 
 def _finalize(core: PoolCore) -> None:

@@ -98,6 +98,92 @@ def _exception_blob(exc: BaseException) -> bytes | None:
             return None
 
 
+def execute_chunk(
+    target: _Target | None,
+    start: int,
+    items: list[Any],
+    timed: bool,
+    cur: Any = None,
+    cancelled: Any = None,
+) -> tuple[list[Any], list[float], Any, float] | None:
+    """Run one chunk; (values, durations, first error or None, busy seconds), or None when
+    ``cancelled()`` said to give up. Slow items (``timed``) are timed one by one and their
+    index is published in ``cur`` before each; fast items run in a C-level ``map`` (only the
+    chunk's range is published, so a crash names the range). Used by local workers and by
+    Dask tasks alike."""
+    values: list[Any] = []
+    durations: list[float] = []
+    error = None
+    t_chunk = _perf()
+    if target is None:
+        msg = "the job's function never arrived"
+        error = (start, "", "builtins", "RuntimeError", msg, None, "")
+    elif not timed and not target.is_process:
+        if cur is not None:
+            cur[0] = start
+            cur[1] = start + len(items) - 1
+        try:
+            if target.star:
+                values.extend(itertools.starmap(target.fn, items))
+            else:
+                values.extend(map(target.fn, items))
+        except BaseException as exc:
+            error = _error_payload(start + len(values), items[len(values)], exc)
+    else:
+        fn, star, is_process = target.fn, target.star, target.is_process
+        next_poll = t_chunk + 0.05
+        i = start
+        try:
+            for item in items:
+                if cur is not None:
+                    cur[0] = cur[1] = i
+                t0 = _perf()
+                if is_process:
+                    values.append(_run_process_item(target, item))
+                elif star:
+                    values.append(fn(*item))
+                else:
+                    values.append(fn(item))
+                t1 = _perf()
+                durations.append(t1 - t0)
+                if cancelled is not None and t1 > next_poll:
+                    next_poll = t1 + 0.05
+                    if cancelled():
+                        return None
+                i += 1
+        except BaseException as exc:
+            error = _error_payload(i, items[i - start], exc)
+    busy = _perf() - t_chunk
+    if not timed and values:
+        durations = [busy / len(values)]
+    return values, durations, error, busy
+
+
+def results_payload(
+    job: int,
+    chunk: int,
+    start: int,
+    items: list[Any],
+    out: tuple[list[Any], list[float], Any, float],
+) -> tuple[bytes, list[Any]]:
+    """Serialize a chunk's answer; a value that cannot travel becomes that item's error."""
+    values, durations, error, busy = out
+    try:
+        return _serial.dumps((job, chunk, values, durations, error, busy), what="result")
+    except Exception:
+        for k, v in enumerate(values):
+            try:
+                _serial.dumps(v)
+            except Exception as exc:
+                err = TypeError(
+                    f"the result of this item could not be sent back: {type(exc).__name__}: {exc}"
+                )
+                error = _error_payload(start + k, items[k], err)
+                values = values[:k]
+                break
+        return _serial.dumps((job, chunk, values, durations[: len(values)], error, busy))
+
+
 class _Worker:
     def __init__(self, conn: BlockingConn, shm: mmap.mmap | None) -> None:
         self.conn = conn
@@ -121,66 +207,13 @@ class _Worker:
         return job in self.cancelled
 
     def run_chunk(self, job: int, chunk: int, start: int, items: list[Any], timed: bool) -> None:
-        """Run one chunk. Slow items (``timed``) are timed one by one and their index is
-        published before each; fast items run in a C-level ``map`` (only the chunk's first
-        index is published, so a crash names the range)."""
         target = self.targets.get(job)
-        values: list[Any] = []
-        durations: list[float] = []
-        error = None
-        t_chunk = _perf()
-        cur = self.cur
-        if target is None:
-            error = (
-                start,
-                "",
-                "builtins",
-                "RuntimeError",
-                "the job's function never arrived",
-                None,
-                "",
-            )
-        elif not timed and not target.is_process:
-            if cur is not None:
-                cur[0] = start
-                cur[1] = start + len(items) - 1
-            try:
-                if target.star:
-                    values.extend(itertools.starmap(target.fn, items))
-                else:
-                    values.extend(map(target.fn, items))
-            except BaseException as exc:
-                error = _error_payload(start + len(values), items[len(values)], exc)
-        else:
-            fn, star, is_process = target.fn, target.star, target.is_process
-            next_poll = t_chunk + 0.05
-            i = start
-            try:
-                for item in items:
-                    if cur is not None:
-                        cur[0] = cur[1] = i
-                    t0 = _perf()
-                    if is_process:
-                        values.append(_run_process_item(target, item))
-                    elif star:
-                        values.append(fn(*item))
-                    else:
-                        values.append(fn(item))
-                    t1 = _perf()
-                    durations.append(t1 - t0)
-                    if t1 > next_poll:
-                        next_poll = t1 + 0.05
-                        if self.poll_cancel(job):
-                            self.set_current(-1)
-                            self.send_results(job, chunk, start, [], [], "cancelled", 0.0, [])
-                            return  # the parent no longer wants this chunk
-                    i += 1
-            except BaseException as exc:
-                error = _error_payload(i, items[i - start], exc)
-        busy = _perf() - t_chunk
+        out = execute_chunk(target, start, items, timed, self.cur, lambda: self.poll_cancel(job))
         self.set_current(-1)
-        if not timed and values:
-            durations = [busy / len(values)]
+        if out is None:  # the parent no longer wants this chunk
+            self.send_results(job, chunk, start, [], [], "cancelled", 0.0, [])
+            return
+        values, durations, error, busy = out
         self.send_results(job, chunk, start, values, durations, error, busy, items)
 
     def send_results(
@@ -194,22 +227,7 @@ class _Worker:
         busy: float,
         items: list[Any],
     ) -> None:
-        try:
-            data, bufs = _serial.dumps((job, chunk, values, durations, error, busy), what="result")
-        except Exception:
-            # find the first value that cannot travel and report it as that item's error
-            for k, v in enumerate(values):
-                try:
-                    _serial.dumps(v)
-                except Exception as exc:
-                    err = TypeError(
-                        "the result of this item could not be sent back: "
-                        f"{type(exc).__name__}: {exc}"
-                    )
-                    error = _error_payload(start + k, items[k], err)
-                    values = values[:k]
-                    break
-            data, bufs = _serial.dumps((job, chunk, values, durations[: len(values)], error, busy))
+        data, bufs = results_payload(job, chunk, start, items, (values, durations, error, busy))
         _flush_std()
         self.conn.send(K_RESULTS, data, bufs)
 

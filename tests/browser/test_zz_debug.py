@@ -1,26 +1,19 @@
 import time
 from . import lab
-
+from .test_live_views import STOP_CELL, _shutdown_kernels
 
 def test_debug(lab_server, page, artifacts):
-    lab.write_notebook(lab_server.root / "d.ipynb", ["print(1)"])
-    t0 = time.monotonic()
-    ev = []
-    page.on("request", lambda r: ev.append((round(time.monotonic() - t0, 2), "req", r.url[:120])))
-    page.on(
-        "requestfailed",
-        lambda r: ev.append((round(time.monotonic() - t0, 2), "FAILED", r.url[:120], r.failure)),
-    )
-    page.on(
-        "requestfinished",
-        lambda r: ev.append((round(time.monotonic() - t0, 2), "fin", r.url[:120])),
-    )
-    page.goto(lab_server.lab_url("d.ipynb"))
-    print("goto", time.monotonic() - t0)
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60000)
-    print("cell", time.monotonic() - t0)
+    lab.write_notebook(lab_server.root / "d.ipynb", [STOP_CELL])
     lab.open_notebook(page, lab_server.lab_url("d.ipynb"))
-    print("open2", time.monotonic() - t0)
-    for e in ev:
-        if e[1] != "fin" or True:
-            print(e)
+    page.evaluate("""() => { window.__msgs = [];
+      const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+      k.anyMessage.connect((_, a) => { const m = a.msg; window.__msgs.push([performance.now()|0, a.direction, m.channel, m.header.msg_type, (m.parent_header||{}).msg_id, (m.content||{}).comm_id, JSON.stringify(m.content).slice(0,150)]); });
+      return 1; }""")
+    lab.run_all(page)
+    for i in range(30):
+        s = lab.read(page)
+        print(s["cells"][0]["prompt"], [v["progress"] for v in s["cells"][0]["procs"]])
+        time.sleep(0.2)
+    for m in page.evaluate("() => window.__msgs"):
+        print(m)
+    _shutdown_kernels(lab_server)
