@@ -529,9 +529,16 @@ class Skprocess:
 
     @modifiable(timeout_error=ResultTimeoutError)
     def run(self, *, _deadline: float | None = None) -> Any:
-        """``start()``, wait for the end, return ``result()``."""
+        """``start()``, wait for the end, return ``result()``.
+
+        An interrupt (Ctrl-C, a kernel interrupt) while waiting kills the process this call
+        started, then propagates."""
         self.start()
-        return self.result(_deadline=_deadline)
+        try:
+            return self.result(_deadline=_deadline)
+        except KeyboardInterrupt:
+            self.kill()
+            raise
 
     def tell(self, obj: Any) -> None:
         """Send ``obj`` to the other side (parent → child or child → parent); never blocks."""
