@@ -131,6 +131,12 @@ class _Link:
                     "the Share server is gone (stopped, or it died); in the process that "
                     "created it, share.start() starts it again"
                 ) from None
+            except BaseException:
+                # interrupted between request and answer: the answer would be read by the
+                # next request; drop the connection (the server finishes the operation)
+                self.conn.close()
+                self.conn = None
+                raise
         assert f is not None
         if f.kind == K_OK:
             return _serial.loads(f.main, f.buffers, f.fds)
