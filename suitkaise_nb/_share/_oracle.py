@@ -9,6 +9,8 @@ after it (cached per code object and offset, so the cost is one dict lookup):
 caller writes                      usage      what __getattr__ returns
 =================================  =========  ===============================================
 ``share.obj.method(...)``          method     a callable that runs the method on the server
+``share.obj.method(...)`` alone    method-    the same, and nobody needs the value: the call
+(a statement)                      discard    may be sent without waiting for its answer
 ``share.obj.attr`` (chained),      chain      a lazy path: the next access goes to the server
 ``share.obj.attr = v``,
 ``share.obj.attr += v``,
@@ -109,7 +111,7 @@ def _analyze(code: CodeType, lasti: int) -> str:
         return "value"
     cur = ins[n]
     if _is_method_load(cur):
-        return "method"
+        return "method-discard" if _result_discarded(ins, n) else "method"
     if cur.opname == "LOAD_ATTR":
         aug = _aug_attr(ins, n, cur.argval)
         if aug:
@@ -161,6 +163,27 @@ def _consumer(ins: list[dis.Instruction], m: int) -> str:
         if depth < 2:
             return "value"
     return "value"
+
+
+def _result_discarded(ins: list[dis.Instruction], n: int) -> bool:
+    """After a method load: is the call's value thrown away (``obj.m(...)`` as a statement)?"""
+    depth = 2  # the method and its self (or NULL)
+    for k in range(n + 1, min(n + 200, len(ins))):
+        i = ins[k]
+        if i.opname == "CALL":
+            # 3.11: PRECALL has already popped the arguments; 3.12+: CALL pops them
+            ours = depth == 2 if ins[k - 1].opname == "PRECALL" else depth == (i.arg or 0) + 2
+            if ours:
+                return k + 1 < len(ins) and ins[k + 1].opname == "POP_TOP"
+        if i.opcode in dis.hasjrel or i.opcode in dis.hasjabs or i.opname.startswith("RETURN"):
+            return False
+        try:
+            depth += dis.stack_effect(i.opcode, i.arg, jump=False)
+        except ValueError:
+            return False
+        if depth < 2:
+            return False
+    return False
 
 
 def _aug_attr(ins: list[dis.Instruction], n: int, name: str) -> str:
