@@ -621,7 +621,7 @@ def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
                 if left is not None and left <= 0:
                     return None
                 if conn.wait_readable(left if left is not None else 0.25):
-                    conn.read_available()
+                    conn.read_once()
         finally:
             conn.release_reader()
 

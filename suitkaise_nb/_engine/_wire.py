@@ -272,12 +272,14 @@ class BlockingConn:
             pass
 
 
-def _wait_readable(sock: socket.socket, timeout: float) -> bool:
+def _wait_readable(sock: socket.socket, timeout: float | None) -> bool:
+    """Block until ``sock`` is readable (or closed), at most ``timeout`` seconds."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLHUP | select.POLLERR)
     try:
-        r, _, _ = select.select([sock], [], [], timeout)
+        return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000 + 0.999))))
     except InterruptedError:
         return False
-    return bool(r)
 
 
 def _monotonic() -> float:
@@ -420,10 +422,26 @@ class AsyncConn:
         if self.eof or self.closed:
             return False
         try:
-            r, _, _ = select.select([self.sock], [], [], timeout)
-        except (InterruptedError, ValueError, OSError):
+            return _wait_readable(self.sock, timeout)
+        except (ValueError, OSError):
             return False
-        return bool(r)
+
+    def read_once(self) -> None:
+        """One receive and dispatch (caller holds ``read_lock``): a listener that needs one
+        message should not pay for a second, empty, receive."""
+        try:
+            alive = self.reader.recv_once(self.sock)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            alive = False
+        frames = self.reader.frames()
+        if not alive:
+            self.eof = True
+        if frames:
+            self.on_frames(frames)
+        if self.eof:
+            self.on_eof()
 
     def release_reader(self) -> None:
         """Give reading back to the hub (and run what waited for it)."""
