@@ -120,6 +120,17 @@ def capture_default() -> bool:
 
 
 _env_at_start = dict(os.environ)
+_raw_env: Any = getattr(os.environ, "_data", None)
+_raw_at_start = dict(_raw_env) if isinstance(_raw_env, dict) else None
+
+
+def _env_delta() -> dict[str, str | None]:
+    """What the parent changed in its environment since import (usually nothing: cheap)."""
+    if _raw_at_start is not None and _raw_env == _raw_at_start:
+        return {}
+    env: dict[str, str | None] = {k: v for k, v in os.environ.items() if _env_at_start.get(k) != v}
+    env.update(dict.fromkeys((k for k in _env_at_start if k not in os.environ), None))
+    return env
 
 
 def child_header(entry: str, **extra: Any) -> dict[str, Any]:
