@@ -393,6 +393,8 @@ def _on_alarm(rt: ChildRuntime) -> Callable[[int, Any], None]:
 def _call(rt: ChildRuntime, proc: Any, fn: Callable[[Any], Any], timeout: float | None) -> Any:
     if timeout is None:
         return fn(proc)
+    if threading.current_thread() is not threading.main_thread():
+        return _call_in_thread(proc, fn, timeout)
     rt.alarm_armed = True
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
@@ -400,6 +402,41 @@ def _call(rt: ChildRuntime, proc: Any, fn: Callable[[Any], Any], timeout: float 
     finally:
         rt.alarm_armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _call_in_thread(proc: Any, fn: Callable[[Any], Any], timeout: float) -> Any:
+    """A section timeout outside the main thread (a pool item on a Dask worker thread).
+
+    SIGALRM cannot be used there: its handler can only be installed in the main thread, and
+    without it the signal kills the whole process (the Dask worker). A timer thread raises
+    ``_Alarm`` in the running thread instead (``PyThreadState_SetAsyncExc``): it interrupts
+    Python code; a blocking call (``time.sleep``, a socket read) is interrupted only when it
+    returns, and the section is then still reported as timed out.
+    """
+    import ctypes
+
+    set_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    tid = ctypes.c_ulong(threading.get_ident())
+    lock = threading.Lock()
+    state = {"armed": True, "fired": False}
+
+    def fire() -> None:
+        with lock:
+            if state["armed"]:
+                state["fired"] = True
+                set_exc(tid, ctypes.py_object(_Alarm))
+
+    timer = threading.Timer(timeout, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        return fn(proc)
+    finally:
+        timer.cancel()
+        with lock:
+            state["armed"] = False
+            if state["fired"]:
+                set_exc(tid, None)  # not delivered yet (fn returned just in time): drop it
 
 
 def _noop(proc: Any) -> None:

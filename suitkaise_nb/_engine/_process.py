@@ -354,6 +354,8 @@ class Skprocess:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.__module__ == "__main__":
+            _serial.warm_up()  # it will travel by value: pay the serializer's import now
         for name, dunder in SECTION_NAMES.items():
             attr = cls.__dict__.get(dunder)
             if attr is not None and not isinstance(attr, _Section):

@@ -186,6 +186,17 @@ def _dill_pickler_class() -> Any:
     return _dill_cls
 
 
+def warm_up() -> None:
+    """Import the by-value serializer now (dill takes ~80 ms to import), so that the first
+    ``start()`` of a class defined in ``__main__`` does not pay for it."""
+    from .._config import config
+
+    if config.serializer == "cloudpickle":
+        import cloudpickle  # noqa: F401
+    else:
+        _dill_pickler_class()
+
+
 def dumps(obj: Any, *, what: str = "object") -> Dumped:
     """Serialize ``obj``; returns the pickle and its out-of-band buffers.
 

@@ -29,7 +29,7 @@ import select
 import signal
 import socket
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 PR_SET_PDEATHSIG = 1
 
@@ -57,17 +57,18 @@ def _send(ctrl: socket.socket, msg: tuple[object, ...], fds: list[int] | None = 
         pass
 
 
-def serve(ctrl: socket.socket) -> NoReturn:
-    """The zygote's loop. Never returns."""
+def serve(ctrl: socket.socket, idle_work: list[Any] | None = None) -> NoReturn:
+    """The zygote's loop. Never returns. ``idle_work`` runs once nothing is pending (a forked
+    zygote greets and forks its first spare before preloading the rest)."""
     code = 0
     try:
-        _serve(ctrl)
+        _serve(ctrl, idle_work or [])
     except BaseException:
         code = 70
     os._exit(code)
 
 
-def _serve(ctrl: socket.socket) -> None:
+def _serve(ctrl: socket.socket, idle_work: list[Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     wake_r, wake_w = os.pipe()
@@ -80,6 +81,14 @@ def _serve(ctrl: socket.socket) -> None:
     me = os.getpid()
     _send(ctrl, ("hello", me))
     while True:
+        if idle_work:
+            readable, _, _ = select.select([ctrl.fileno(), wake_r], [], [], 0)
+            if not readable:
+                try:
+                    idle_work.pop(0)()
+                except Exception:
+                    pass
+                continue
         try:
             readable, _, _ = select.select([ctrl.fileno(), wake_r], [], [])
         except InterruptedError:
@@ -205,10 +214,6 @@ def spawned_main() -> NoReturn:
 
 
 def forked_main(ctrl: socket.socket) -> NoReturn:
-    """Entry point in a zygote forked from a single-threaded parent."""
-    try:
-        set_pdeathsig()
-        _preload()
-    except BaseException:
-        pass
-    serve(ctrl)
+    """Entry point in a zygote forked from a single-threaded parent: it already has what the
+    parent imported, so it greets at once and preloads the rest when idle."""
+    serve(ctrl, [set_pdeathsig, _preload])
