@@ -1,6 +1,7 @@
 # suitkaise_nb developer commands. Everything installs into .venv from nothing.
 #   make lab    venv + package + JupyterLab, opens notebooks/
 #   make demo   runs notebooks/quickstart.ipynb headless (executed copy + HTML in notebooks/executed/)
+#   make docs   builds the documentation site into site/ (mkdocs, strict: a warning fails)
 #   make test   venv + test extras + system services, then lint and the whole suite
 #   make lint   ruff check, ruff format --check, mypy
 #   make bench  the side-by-side benchmarks (bench/README.md)
@@ -11,7 +12,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PYTEST_ARGS ?=
 
-.PHONY: lab demo test lint format system-deps bench clean
+.PHONY: lab demo docs test lint format system-deps bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +23,7 @@ $(VENV)/.lab: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.test: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[test,lab,dask]'
+	$(PIP) install -q -e '.[test,lab,dask,docs]'
 	touch $@
 
 lab: $(VENV)/.lab
@@ -32,10 +33,20 @@ demo: $(VENV)/.lab
 	mkdir -p notebooks/executed
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute notebooks/quickstart.ipynb \
 		--output-dir notebooks/executed --output quickstart.ipynb
+	# the HTML drops the saved widget state, so the views render as their static HTML (no CDN)
 	$(VENV)/bin/jupyter nbconvert --to html notebooks/executed/quickstart.ipynb \
+		--ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_cell_metadata=False \
 		--output-dir notebooks/executed
 	@echo "executed notebook: notebooks/executed/quickstart.ipynb"
 	@echo "HTML export:       notebooks/executed/quickstart.html"
+
+$(VENV)/.docs: pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	@echo "site: site/index.html"
 
 system-deps:
 	bash tests/install_services.sh
@@ -56,4 +67,4 @@ bench: $(VENV)/.test
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache notebooks/executed
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache notebooks/executed site

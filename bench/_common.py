@@ -1,7 +1,7 @@
 """Shared helpers for the ``bench/*_bench.py`` scripts.
 
 * :func:`ensure_bench_venv` re-executes the calling script under ``.venv-bench`` (created on
-  first use: ``pip install -e .`` plus ``bench/requirements.txt``), so the competitors we
+  first use: ``pip install -e .[dask]`` plus ``bench/requirements.txt``), so the competitors we
   compare against (suitkaise from PyPI, ...) never become project dependencies.
 * :func:`median_of`, :func:`percentile`, :func:`summary` for timings.
 * :func:`markdown_table` and the ``fmt_*`` helpers for the printed tables.
@@ -26,6 +26,8 @@ REQUIREMENTS = BENCH_DIR / "requirements.txt"
 # the real one).
 BENCH_VENV = Path(os.environ.get("SUITKAISE_BENCH_VENV", ROOT / ".venv-bench")).absolute()
 _STAMP = ".suitkaise-bench-stamp"
+# the project is installed with the extras its own benches need (dask_bench: distributed)
+PROJECT_EXTRAS = "[dask]"
 _REEXEC_FLAG = "SUITKAISE_BENCH_REEXEC"
 
 
@@ -36,7 +38,7 @@ def _venv_python(venv: Path) -> Path:
 
 def _stamp_text() -> str:
     """What the bench venv was built from; a change triggers a re-install."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(PROJECT_EXTRAS.encode())
     for f in (REQUIREMENTS, ROOT / "pyproject.toml"):
         h.update(f.read_bytes() if f.exists() else b"")
     return h.hexdigest()
@@ -61,9 +63,10 @@ def prepare_bench_venv() -> Path:
         base = getattr(sys, "_base_executable", None) or sys.executable
         _log(f"creating {BENCH_VENV} with {base}")
         subprocess.run([base, "-m", "venv", str(BENCH_VENV)], check=True)
-    _log(f"installing suitkaise_nb (editable) and {REQUIREMENTS.name} into {BENCH_VENV}")
+    project = f"{ROOT}{PROJECT_EXTRAS}"
+    _log(f"installing {project} (editable) and {REQUIREMENTS.name} into {BENCH_VENV}")
     pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-e", str(ROOT), "-r", str(REQUIREMENTS)], check=True, cwd=ROOT)
+    subprocess.run([*pip, "-e", project, "-r", str(REQUIREMENTS)], check=True, cwd=ROOT)
     stamp.write_text(want)
     return py
 

@@ -7,7 +7,7 @@
     python bench/run_all.py -- --starts 20  # everything after -- goes to each bench
 
 This script first re-executes itself under ``.venv-bench`` (next to ``.venv``), creating it
-when it is missing (``python -m venv``, then ``pip install -e .`` and ``-r
+when it is missing (``python -m venv``, then ``pip install -e .[dask]`` and ``-r
 bench/requirements.txt``) and re-installing when ``bench/requirements.txt`` or
 ``pyproject.toml`` changed. The competitors (suitkaise from PyPI, ...) live only there.
 Set ``SUITKAISE_BENCH_NO_VENV=1`` to run in the current interpreter instead.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install the servers the `services` tests start privately on loopback (PostgreSQL, Redis).
-# Idempotent: does nothing when the binaries are already there. Run as root (CI is root).
+# Install the servers the `services` tests start privately on loopback (PostgreSQL, Redis)
+# and the browser the `browser` tests drive (Chromium at /usr/bin/chromium, through Playwright;
+# never `playwright install`). Idempotent: does nothing when the binaries are already there.
+# Run as root (CI is root).
 set -euo pipefail
 
 have_postgres() {
@@ -9,9 +11,12 @@ have_postgres() {
 have_redis() {
     command -v redis-server >/dev/null 2>&1
 }
+have_chromium() {
+    [ -x /usr/bin/chromium ]
+}
 
-if have_postgres && have_redis; then
-    echo "install_services: postgresql and redis-server are already installed"
+if have_postgres && have_redis && have_chromium; then
+    echo "install_services: postgresql, redis-server and chromium are already installed"
     exit 0
 fi
 
@@ -26,7 +31,14 @@ have_redis || pkgs+=(redis-server)
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update
-$SUDO apt-get install -y --no-install-recommends "${pkgs[@]}"
+if [ "${#pkgs[@]}" -gt 0 ]; then
+    $SUDO apt-get install -y --no-install-recommends "${pkgs[@]}"
+fi
+if ! have_chromium; then
+    # with its recommends (fonts): the browser tests read rendered text and take screenshots
+    $SUDO apt-get install -y chromium
+    pkgs+=(chromium)
+fi
 # The Debian packages start system-wide instances; the tests never use them (each test
 # session starts its own private servers on free loopback ports), so stop them if they run.
 if command -v service >/dev/null 2>&1; then

@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from . import _serial
+from . import _barriers, _serial
 from ._errors import (
     SECTION_ERRORS,
     SECTION_NAMES,
@@ -286,6 +286,7 @@ class ChildRuntime:
     def tell(self, obj: Any) -> None:
         if self.conn is None:
             raise ProcessError("tell() is only available in a process started with start()")
+        _barriers.settle()  # whoever reads the message must see the Share writes before it
         with _serial.collecting_fds() as fds:
             data, bufs = _serial.dumps(obj, what="the message")
         if self.out or self.state:
@@ -698,6 +699,11 @@ def run_process(conn: BlockingConn, proc: Any, header: dict[str, Any]) -> int:
     # @autoreconnect: reopen shipped connections first; a failure fails the process
     outcome = _reconnect_or_none(proc) or run_lifecycle(proc, rt)
     rt.done = True
+    try:
+        _barriers.settle()  # wait() returning means every Share write was applied
+    except Exception as exc:
+        if outcome.kind == "ok":
+            outcome = Outcome("error", None, wrap_error("result", exc, proc._current_run))
     _flush_std()
     data, bufs = encode_outcome(outcome)
     rt.flush()

@@ -30,7 +30,7 @@ from typing import Any
 from .._config import config
 from .._modifiers import DeadlineExpired, modifiable, remaining
 from .._timing._timer import Sktimer
-from . import _events, _serial
+from . import _barriers, _events, _serial
 from ._child import K_BATCH, K_BOOT_ERROR, K_FINAL, K_START, K_STOP, K_TELL, ChildRuntime
 from ._config import ProcessConfig
 from ._errors import (
@@ -439,6 +439,7 @@ class Skprocess:
                 f"{self._handle.model.state.value}); create a new instance to run it again"
             )
         cls = type(self)
+        _barriers.settle()  # the child must see this process's pipelined Share writes
         spec = spec_of(cls)  # @autoreconnect: connections ship as placeholders (_reconnect)
         with _serial.collecting_fds() as fds, reconnect_shipping(spec, self, cls.__name__):
             data, bufs = _serial.dumps(self, what=cls.__name__)
@@ -560,6 +561,7 @@ class Skprocess:
             rt.tell(obj)
             return
         h = self._require_handle("tell")
+        _barriers.settle()
         with _serial.collecting_fds() as fds:
             data, bufs = _serial.dumps(obj, what="the message")
         h.send(K_TELL, data, bufs, fds)

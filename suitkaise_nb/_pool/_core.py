@@ -49,6 +49,8 @@ _chunk_ids = itertools.count(1)
 DEPTH = 2  # chunks in flight per slot: one running, one waiting
 TARGET_CHUNK_SECONDS = 0.02
 TIMED_ITEM_SECONDS = 20e-6
+CHUNK_BYTES = 4 << 20  # once item/result sizes are known, a chunk carries at most ~4 MB
+WINDOW_BYTES = 64 << 20  # and a lazy call keeps at most ~64 MB ahead of its consumer
 
 
 class WorkerDiedError(ProcessError, RuntimeError):
@@ -108,6 +110,8 @@ class Job:
         self.spec = getattr(target, "_sk_autoreconnect", None)
         self.call = CallModel(kind, target, total)
         self.window = 0
+        self.item_bytes = 0.0  # serialized bytes per item (input or result, the larger)
+        self.consumer = threading.get_ident()  # the thread reading the results (last seen)
 
     # -- hub thread ----------------------------------------------------------------------------
     def has_work(self) -> bool:
@@ -125,12 +129,37 @@ class Job:
         else:
             size = int(TARGET_CHUNK_SECONDS / max(self.per_item, 1e-7))
             size = max(1, min(size, 50_000))
+        if self.item_bytes > 0:  # large items or results: bound the bytes, not only the time
+            size = max(1, min(size, int(CHUNK_BYTES / self.item_bytes)))
         if self.total is not None:
             remaining = self.total - self.next_index
             size = min(size, max(1, math.ceil(remaining / (max(nslots, 1) * DEPTH))))
         if self.lazy:
-            self.window = max(self.window, size * max(nslots, 1) * (DEPTH + 2), 64)
+            pipeline = max(nslots, 1) * (DEPTH + 2)
+            window = max(size * pipeline, 64)
+            if self.item_bytes > 0:
+                window = min(window, max(pipeline, int(WINDOW_BYTES / self.item_bytes)))
+            self.window = window
         return size
+
+    def record_bytes(self, nbytes: int, n: int) -> None:
+        """Track the serialized size per item (of the items sent or the results received)."""
+        if n > 0:
+            per = nbytes / n
+            self.item_bytes = max(per, 0.5 * self.item_bytes + 0.5 * per)
+
+    def stalled(self) -> bool:
+        """A lazy call that waits for its consumer (nothing running, window full)."""
+        return (
+            self.lazy
+            and self.error is None
+            and not self.finished
+            and not self.in_flight
+            and not self.retry
+            and not self.exhausted
+            and bool(self.window)
+            and self.next_index - self.consumed >= self.window
+        )
 
     def pull(self, n: int) -> tuple[int, list[Any]] | None:
         if self.retry:
@@ -207,6 +236,7 @@ class Job:
                     i = self.consumed
                     if self._ready:
                         self.consumed += 1
+                        self.consumer = threading.get_ident()
                         return True, self._ready.popleft()
                     values = self.results.pop(i, None)
                     if values is not None:
@@ -226,6 +256,7 @@ class Job:
                 else:
                     if self.completed:
                         self.consumed += 1
+                        self.consumer = threading.get_ident()
                         return True, self.completed.popleft()
                     if self.error is not None:
                         raise self.error
@@ -303,6 +334,12 @@ class LocalSlot:
         if kill and self.alive:
             self.kill()
             return True
+        if job.ordered and job.lazy and job.error_index is not None:
+            for slot, start, _items in job.in_flight.values():
+                if slot is self and start < job.error_index:
+                    # an ordered imap still yields what precedes the failing item: a cancel
+                    # (per job, in the worker) would drop that chunk too, so let this one run
+                    return False
         self.send(K_CANCEL, pickle.dumps(job.id))
         return not self.alive
 
@@ -313,7 +350,8 @@ class LocalSlot:
     def on_frames(self, frames: list[Frame]) -> None:
         for f in frames:
             if f.kind == K_RESULTS:
-                self.core.on_results(self, _serial.loads(f.main, f.buffers, f.fds))
+                nbytes = memoryview(f.main).nbytes + sum(b.nbytes for b in f.buffers)
+                self.core.on_results(self, _serial.loads(f.main, f.buffers, f.fds), nbytes)
             elif f.kind == K_OUTPUT:
                 stream, text = pickle.loads(f.main)
                 self.core.on_output(stream, text)
@@ -382,6 +420,7 @@ class PoolCore:
         self.all_gone = threading.Event()
         self._rr = 0
         self.owner_model: Any = self.model
+        self.closer: int | None = None  # the thread waiting in close()
 
     # -- starting and replacing workers ---------------------------------------------------
     def start_local(self) -> None:
@@ -508,6 +547,9 @@ class PoolCore:
             job.fail(err, index)
             self._end_job_if_done(job)
             return False
+        nbytes = len(data) + sum(memoryview(b).nbytes for b in bufs)
+        if nbytes > 64 * len(items):
+            job.record_bytes(nbytes, len(items))
         if slot not in job.slots_with_func:
             job.slots_with_func.add(slot)
             slot.send_func(job)
@@ -522,7 +564,7 @@ class PoolCore:
         return True
 
     # -- results (hub thread) ---------------------------------------------------------------
-    def on_results(self, slot: Any, payload: tuple[Any, ...]) -> None:
+    def on_results(self, slot: Any, payload: tuple[Any, ...], nbytes: int = 0) -> None:
         job_id, chunk_id, values, durations, error, busy = payload
         entry = self.chunks.pop(chunk_id, None)
         if chunk_id in slot.outstanding:
@@ -538,6 +580,8 @@ class PoolCore:
         job, start, _items, _slot = entry
         job.in_flight.pop(chunk_id, None)
         n = len(values)
+        if nbytes > 64 * n:  # only results that are not tiny count
+            job.record_bytes(nbytes, n)
         slot.info.done += n
         slot.info.busy_seconds += busy
         if error == "cancelled":
@@ -690,6 +734,7 @@ class PoolCore:
             return True
         self.closing = True
         self.model.state = "closing"
+        self.closer = threading.get_ident()
         self.hub.call_soon(self._close_when_idle)
         ok = self.all_gone.wait(timeout)
         self.closed = True
@@ -699,6 +744,30 @@ class PoolCore:
     def _close_when_idle(self) -> None:
         if not self.jobs:
             self._shutdown_workers()
+        else:
+            self._abandon_stalled()
+
+    def _abandon_stalled(self) -> None:
+        """While closing: an imap that waits for a consumer who cannot come (``it =
+        pool.imap(...)`` left half-read in a ``with Pool()`` block: its reader is the thread
+        blocked in close(), or a thread that has ended) would keep close() waiting forever.
+        It fails with PoolClosedError; the values computed so far can still be read from it.
+        An imap read by another live thread is waited for, like any running call."""
+        if not self.jobs or self.closed:
+            return
+        live = {t.ident for t in threading.enumerate()}
+        for job in list(self.jobs):
+            if job.stalled() and (job.consumer == self.closer or job.consumer not in live):
+                job.fail(
+                    PoolClosedError(
+                        "the pool was closed while this call was waiting for its consumer "
+                        "to take more values"
+                    ),
+                    None,
+                )
+                self._end_job_if_done(job)
+        if self.jobs:
+            self.hub.call_later(0.1, self._abandon_stalled)
 
     def _shutdown_workers(self) -> None:
         live = [s for s in self.slots if s.alive]

@@ -6,18 +6,26 @@
                                  ``workers=``); each slot keeps up to DEPTH tasks in flight
     dispatch ─► DaskSlot.send_chunk ─► client.submit(run_chunk_task, fn, chunk)
                                          (the same execute_chunk as a local worker)
-    future done (Dask's thread) ─► hub.call_soon ─► PoolCore.on_results
+    future done (Dask's callback thread: fetch the result) ─► hub.call_soon ─► on_results
 
 The callable travels as our own by-value bytes (dill), so functions and Skprocess classes
 typed into notebook cells run on the workers. Timeouts and cancellation cancel the futures;
-a worker that dies is survived by Dask (it reschedules the task) until its retry limit, after
-which the item is reported with ``WorkerDiedError``.
+Dask cannot interrupt a task that is already running, so its worker thread finishes the
+current item and skips the rest of the chunk. A worker that dies is survived by Dask (it
+reschedules the task) until its retry limit (``distributed.scheduler.allowed-failures``),
+after which the item is reported with ``WorkerDiedError``.
+
+Items run in worker threads: Skprocess section timeouts use a timer thread there instead of
+SIGALRM (``_child._call_in_thread``). A ``Share`` is served through an AF_UNIX socket: the
+workers of a cluster on this machine (``LocalCluster``) can use it; workers on other machines
+cannot, and get a ShareError that says the Share lives on another machine.
 
 ``distributed`` is an optional extra: ``pip install 'suitkaise_nb[dask]'``.
 """
 
 from __future__ import annotations
 
+import functools
 import pickle
 from collections import deque
 from typing import Any
@@ -50,12 +58,41 @@ def run_chunk_task(fn_blob: bytes, star: bool, data: bytes, bufs: list[bytes]) -
             _fn_cache.clear()
         target = _fn_cache[key] = _Target(_serial.loads(fn_blob), star)
     job, chunk, start, items, timed = _serial.loads(data, [memoryview(b) for b in bufs])
-    out = execute_chunk(target, start, items, timed)
-    assert out is not None
+    out = execute_chunk(target, start, items, timed, cancelled=_cancel_probe())
+    if out is None:  # the future was cancelled (a timeout): the rest of the chunk is skipped
+        return pickle.dumps(
+            (_serial.dumps_bytes((job, chunk, [], [], "cancelled", 0.0)), []), protocol=5
+        )
+    from .._engine import _barriers
+
+    _barriers.settle()  # the items' pipelined Share writes are applied before the answer
     payload, pbufs = results_payload(job, chunk, start, items, out)
     if pbufs:
         return pickle.dumps((payload, [bytes(memoryview(b)) for b in pbufs]), protocol=5)
     return pickle.dumps((payload, []), protocol=5)
+
+
+def _cancel_probe() -> Any:
+    """A callable telling whether the Dask task running in this thread was cancelled.
+
+    Dask cannot interrupt a running task: after ``future.cancel()`` the worker keeps the thread
+    busy until the function returns (the task shows as "cancelled" there). Between slow items
+    ``execute_chunk`` asks this probe, so a cancelled chunk stops after its current item.
+    """
+    try:
+        from distributed import get_worker
+        from distributed.worker import thread_state
+
+        worker = get_worker()
+        key = thread_state.key
+    except Exception:
+        return None
+
+    def cancelled() -> bool:
+        ts = worker.state.tasks.get(key)
+        return ts is not None and ts.state == "cancelled"
+
+    return cancelled
 
 
 class DaskSlot:
@@ -90,23 +127,49 @@ class DaskSlot:
             key=f"sknb-{job.id}-{chunk_id}",
         )
         self.futures[chunk_id] = fut
-        fut.add_done_callback(lambda f: self.core.hub.call_soon(self._done, job, chunk_id, f))
+        fut.add_done_callback(functools.partial(self._fetch, job, chunk_id))
 
-    def _done(self, job: Any, chunk_id: int, fut: Any) -> None:
+    def _fetch(self, job: Any, chunk_id: int, fut: Any) -> None:
+        """Dask's callback thread: read the outcome (the result is fetched from the worker here,
+        not in the hub thread), then hand plain data to the hub. The future itself never
+        reaches the hub: the traceback rebuilt from an item's error keeps the hub's frames
+        alive, and a future held there would pin the task's result on the cluster."""
+        outcome: tuple[str, Any]
+        try:
+            if fut.cancelled():
+                outcome = ("cancelled", None)
+            elif fut.status == "error":
+                exc = fut.exception()
+                outcome = ("error", f"{type(exc).__name__}: {exc}")
+            else:
+                outcome = ("ok", fut.result())
+        except BaseException as exc:  # cancelled meanwhile, or the client lost the cluster
+            if fut.cancelled():
+                outcome = ("cancelled", None)
+            else:
+                outcome = ("error", f"{type(exc).__name__}: {exc}")
+        del fut
+        self.core.hub.call_soon(self._done, job, chunk_id, outcome)
+
+    def _done(self, job: Any, chunk_id: int, outcome: tuple[str, Any]) -> None:
         self.futures.pop(chunk_id, None)
-        if fut.cancelled() or fut.status == "cancelled":
+        kind, value = outcome
+        if kind == "cancelled":
             self.core.on_results(self, (job.id, chunk_id, [], [], "cancelled", 0.0))
-            return
-        exc = fut.exception() if fut.status == "error" else None
-        if exc is not None:
-            self.core.chunk_lost(
-                self, chunk_id, f"the Dask task failed: {type(exc).__name__}: {exc}"
-            )
-            return
-        payload, bufs = pickle.loads(fut.result())
-        self.core.on_results(self, _serial.loads(payload, [memoryview(b) for b in bufs]))
+        elif kind == "error":
+            self.core.chunk_lost(self, chunk_id, f"the Dask task failed: {value}")
+        else:
+            payload, bufs = pickle.loads(value)
+            del value, outcome
+            self.core.on_results(self, _serial.loads(payload, [memoryview(b) for b in bufs]))
 
     def abort_chunk(self, job: Any, chunk_id: int, kill: bool) -> bool:
+        if not kill and job.ordered and job.lazy and job.error_index is not None:
+            entry = self.core.chunks.get(chunk_id)
+            if entry is not None and entry[1] + len(entry[2]) <= job.error_index:
+                # an ordered imap still yields what precedes the failing item (a local worker
+                # finishes such a chunk too): let it run
+                return False
         fut = self.futures.get(chunk_id)
         if fut is not None:
             fut.cancel()

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .._engine import _events
+from .._engine import _barriers, _events
 from .._engine._launcher import track, untrack
 from .._modifiers import DeadlineExpired, modifiable
 from ._core import Job, PoolClosedError, PoolCore, _Expired
@@ -47,6 +47,14 @@ def _check_target(fn: Any) -> None:
             f"pass the Skprocess class ({type(fn).__name__}), not an instance: the pool builds "
             "one instance per item"
         )
+
+
+_ON_HUB = (
+    "a Pool call or a Pool iterator was used inside the input of a Pool call (e.g. "
+    "pool.imap(f, pool.imap(g, items))): the input is read by the thread that delivers every "
+    "result, so this would wait forever. Pass a list instead: pool.imap(f, list(pool.imap(g, "
+    "items))), or feed the second call from your own loop."
+)
 
 
 def _check_iterable(items: Any) -> None:
@@ -73,6 +81,9 @@ class _MapMethods:
         core = self._core
         if core.closed or core.closing:
             raise PoolClosedError("this pool is closed; create a new Pool")
+        if core.hub.in_hub_thread:
+            raise RuntimeError(_ON_HUB)
+        _barriers.settle()  # the workers must see this process's pipelined Share writes
         job = Job(fn, items, star=self._star, ordered=ordered, lazy=lazy, kind=kind)
         if _events.has_observers("pool_started"):
             _events.emit("pool_started", _events.PoolStarted(core.model, job.call, self._owner))
@@ -106,6 +117,10 @@ class _MapMethods:
 
         core = self._core
         finished = False
+        if core.hub.in_hub_thread:  # this iterator is the input of another pool call
+            job.fail(RuntimeError(_ON_HUB), None)
+            core.hub.call_later(0.0, core._abort, job, False)  # not reentrantly
+            raise RuntimeError(_ON_HUB)
         try:
             while True:
                 deadline = None if per_item is None else time.monotonic() + per_item

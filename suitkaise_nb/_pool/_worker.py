@@ -21,7 +21,7 @@ import time
 import traceback
 from typing import Any
 
-from .._engine import _serial
+from .._engine import _barriers, _serial
 from .._engine._child import ChildRuntime, _CaptureStream, _flush_std
 from .._engine._wire import BlockingConn
 from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS
@@ -214,6 +214,11 @@ class _Worker:
             self.send_results(job, chunk, start, [], [], "cancelled", 0.0, [])
             return
         values, durations, error, busy = out
+        try:
+            _barriers.settle()  # results mean "done": the items' Share writes are applied
+        except Exception as exc:
+            if error is None and values:
+                error = _error_payload(start + len(values) - 1, items[len(values) - 1], exc)
         self.send_results(job, chunk, start, values, durations, error, busy, items)
 
     def send_results(

@@ -1,7 +1,8 @@
 """Frames of the Share protocol.
 
 client ↔ server (unix socket, after the HMAC handshake):
-    REQ (op, path, args)  (path: attribute names and ``Item`` subscript steps)  →  OK value | ERR (type, message, traceback, pickled exception)
+    REQ (op, path, args)  →  OK value | ERR (type, message, traceback, pickled exception)
+    (path: attribute names, and ``Item`` steps for subscripts)
 parent ↔ server (the server's own channel from the zygote):
     server → parent: READY, STATS {changed, ops, per_client, reprs}, STATE (snapshot)
     parent → server: SNAPSHOT (send the state and exit), EXIT (exit, no state)

@@ -45,10 +45,11 @@ class _Missing(AttributeError):
 
 
 class _Client:
-    __slots__ = ("authed", "id", "nonce", "ops", "reader", "sock")
+    __slots__ = ("authed", "id", "nonce", "ops", "out", "reader", "sock")
 
     def __init__(self, sock: socket.socket, cid: int) -> None:
         self.sock = sock
+        self.out: list[Any] | None = None  # answers collected while a batch is handled
         self.id = cid
         self.reader = FrameReader()
         self.authed = False
@@ -149,8 +150,24 @@ class Server:
             return os.getpid()
         raise ValueError(f"unknown Share operation {op!r}")
 
+    def local(self, op: str, path: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """An operation issued inside the server (by a shared object's method through a Share
+        handle it holds): run in place, with the same copy semantics as a remote request."""
+        data, bufs = _serial.dumps(args, what="the value sent to the Share")
+        value = self.execute(op, path, _serial.loads(data, [memoryview(b) for b in bufs]))
+        self.ops += 1
+        if op in _MUTATING and path:
+            self.changed.add(path[0])
+        elif op == "clear":
+            self.changed.add("*")
+        data, bufs = _serial.dumps(value, what="the value read from the Share")
+        return _serial.loads(data, [memoryview(b) for b in bufs])
+
     # -- network -------------------------------------------------------------------------------
     def reply(self, client: _Client, kind: int, data: bytes, bufs: Any = ()) -> bool:
+        if client.out is not None:  # pipelined requests: answer them all in one send
+            client.out.extend(encode(kind, data, bufs))
+            return True
         try:
             send_parts(client.sock, encode(kind, data, bufs))
             return True
@@ -238,6 +255,9 @@ class Server:
         return True
 
     def serve(self) -> int:
+        from . import _share
+
+        _share._in_server = self
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:
@@ -290,9 +310,19 @@ class Server:
             alive = client.reader.recv_once(client.sock)
         except OSError:
             alive = False
-        for f in client.reader.frames():
+        frames = client.reader.frames()
+        if len(frames) > 1:
+            client.out = []
+        for f in frames:
             self.handle(client, f)
             if client.id not in self.clients:
+                return
+        out, client.out = client.out, None
+        if out:
+            try:
+                send_parts(client.sock, out)
+            except OSError:
+                self.drop(client)
                 return
         if not alive:
             self.drop(client)

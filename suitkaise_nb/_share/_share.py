@@ -31,7 +31,7 @@ import warnings
 import weakref
 from typing import Any
 
-from .._engine import _events, _serial
+from .._engine import _barriers, _events, _serial
 from .._engine._errors import ProcessError, RemoteTraceback
 from .._engine._launcher import Launcher, Spare, track, untrack
 from .._engine._model import _ids
@@ -75,17 +75,25 @@ class ShareModel:
 
 # -- the connection a process uses to talk to the server -----------------------------------------
 
+#: In the server process, the running server: a Share handle held by a shared object and used
+#: inside one of its methods runs its operations in place (a request to the server it is
+#: already inside would wait for itself forever).
+_in_server: Any = None
+
 
 class _Link:
     """One authenticated connection per process (shared by its threads under a lock)."""
 
-    def __init__(self, path: str, key: bytes) -> None:
+    def __init__(self, path: str, key: bytes, host: str | None = None) -> None:
         self.path = path
         self.key = key
+        self.host = socket.gethostname() if host is None else host  # where the server runs
         self.lock = threading.Lock()
         self.conn: BlockingConn | None = None
         self.pid = 0
         self.broken: str | None = None
+        self.unacked = 0  # pipelined requests whose answers were not read yet
+        self.deferred: BaseException | None = None  # the first error among them
 
     def _connect(self) -> BlockingConn:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -99,10 +107,7 @@ class _Link:
                 nonce += chunk
         except OSError as exc:
             sock.close()
-            raise ShareError(
-                f"cannot reach the Share server ({exc}); is the Share running? "
-                "(the process that created it must call share.start())"
-            ) from None
+            raise ShareError(self._unreachable(exc)) from None
         conn = BlockingConn(sock)
         try:
             conn.send(K_HELLO, hmac.new(self.key, nonce, hashlib.sha256).digest())
@@ -114,18 +119,113 @@ class _Link:
             raise ShareError("the Share server refused this client's key")
         return conn
 
-    def request(self, op: str, path: tuple[str, ...], args: tuple[Any, ...] = ()) -> Any:
+    def _unreachable(self, exc: OSError) -> str:
+        here = socket.gethostname()
+        limit = (
+            "A Share is reached through a local (AF_UNIX) socket, so only processes on the "
+            "machine that created it can use it: not, for example, the workers of a Dask "
+            "cluster on other machines (a LocalCluster on the same machine works). There, "
+            "return values from the items and combine them where the Share lives."
+        )
+        if self.host != here:
+            return (
+                f"cannot reach the Share server: this Share lives on machine {self.host!r} and "
+                f"this process runs on {here!r}. {limit}"
+            )
+        if isinstance(exc, FileNotFoundError):
+            return (
+                f"cannot reach the Share server: its socket {self.path} does not exist here. "
+                "Either the Share was stopped or exited (the process that created it must call "
+                "share.start()), or this process runs on another machine than the one that "
+                f"created the Share. {limit}"
+            )
+        return (
+            f"cannot reach the Share server ({exc}); is the Share running? "
+            "(the process that created it must call share.start())"
+        )
+
+    def _live_conn(self) -> BlockingConn:
+        if self.broken:
+            raise ShareError(self.broken)
+        if self.conn is None or self.pid != os.getpid():
+            self.conn = self._connect()
+            self.pid = os.getpid()
+            self.unacked = 0
+        return self.conn
+
+    def _drain_locked(self) -> None:
+        """Read the answers of pipelined requests; raise the first error among them."""
+        conn = self.conn
+        try:
+            while self.unacked and conn is not None:
+                f = conn.recv()
+                self.unacked -= 1
+                if f is not None and f.kind != K_OK and self.deferred is None:
+                    self.deferred = _server_error(pickle.loads(f.main))
+        except (EOFError, OSError):
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = None
+            self.unacked = 0
+            raise ShareError(
+                "the Share server is gone (stopped, or it died) before it confirmed earlier "
+                "writes; in the process that created it, share.start() starts it again"
+            ) from None
+        except BaseException:
+            if self.conn is not None:
+                self.conn.close()
+            self.conn = None
+            self.unacked = 0
+            raise
+        err, self.deferred = self.deferred, None
+        if err is not None:
+            err.add_note("(raised by an earlier Share write, sent without waiting for it)")
+            raise err
+
+    def drain(self) -> None:
+        """Wait until every pipelined write of this process is applied."""
+        if self.unacked and self.pid == os.getpid():
+            with self.lock:
+                self._drain_locked()
+
+    def send_async(self, op: str, path: tuple[str, ...], args: tuple[Any, ...] = ()) -> None:
+        """A write whose value nobody needs: sent now, its answer read later (in order)."""
+        srv = _in_server
+        if srv is not None and srv.path == self.path:
+            srv.local(op, path, args)
+            return
         data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
         with self.lock:
-            if self.broken:
-                raise ShareError(self.broken)
-            if self.conn is None or self.pid != os.getpid():
-                self.conn = self._connect()
-                self.pid = os.getpid()
+            conn = self._live_conn()
+            if self.unacked >= _MAX_UNACKED:
+                self._drain_locked()
+            try:
+                conn.send(K_REQ, data, bufs)
+            except OSError:
+                conn.close()
+                self.conn = None
+                raise ShareError(
+                    "the Share server is gone (stopped, or it died); in the process that "
+                    "created it, share.start() starts it again"
+                ) from None
+            self.unacked += 1
+        _unsettled.add(self)
+
+    def request(self, op: str, path: tuple[str, ...], args: tuple[Any, ...] = ()) -> Any:
+        srv = _in_server
+        if srv is not None and srv.path == self.path:
+            return srv.local(op, path, args)
+        data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
+        with self.lock:
+            self._live_conn()
+            if self.unacked:
+                self._drain_locked()
+            assert self.conn is not None
             try:
                 self.conn.send(K_REQ, data, bufs)
                 f = self.conn.recv()
             except (EOFError, OSError):
+                self.conn.close()
                 self.conn = None
                 raise ShareError(
                     "the Share server is gone (stopped, or it died); in the process that "
@@ -147,6 +247,21 @@ class _Link:
             if self.conn is not None:
                 self.conn.close()
                 self.conn = None
+
+
+_MAX_UNACKED = 512
+_unsettled: weakref.WeakSet[_Link] = weakref.WeakSet()
+
+
+def settle_all() -> None:
+    """The barrier registered with the engine: every link of this process is settled."""
+    for link in list(_unsettled):
+        link.drain()
+        if not link.unacked:
+            _unsettled.discard(link)
+
+
+_barriers.barriers.append(settle_all)
 
 
 def _server_error(payload: tuple[Any, ...]) -> BaseException:
@@ -222,7 +337,7 @@ class _Proxy:
 
     __slots__ = ("_item_aug", "_link", "_path")
 
-    def __init__(self, link: _Link, path: tuple[str, ...], item_aug: bool = False) -> None:
+    def __init__(self, link: _Link, path: tuple[Any, ...], item_aug: bool = False) -> None:
         object.__setattr__(self, "_link", link)
         object.__setattr__(self, "_path", path)
         object.__setattr__(self, "_item_aug", item_aug)
@@ -232,6 +347,8 @@ class _Proxy:
             raise AttributeError(name)
         return _access(self._link, (*self._path, name), usage(sys._getframe(1)))
 
+    # Operations that can fail on the server (a method raising, a missing key, a property
+    # without a setter) wait for their answer, so that the error is raised on their own line.
     def __setattr__(self, name: str, value: Any) -> None:
         if isinstance(value, _AugOp):
             self._link.request("aug", (*self._path, name), (value.op, value.operand))
@@ -357,6 +474,7 @@ class _Owner:
                 "its state is lost"
             )
             self.model.state = "failed"
+            self.snapshot = {}  # a later start() begins empty, not from an older stop()
             share = self.share_ref()
             link = share._sk.link if share is not None else None
             if link is not None:
@@ -384,6 +502,8 @@ class Share:
         owner = _Owner(self)
         object.__setattr__(self, "_sk", _State(owner, None))
         owner.model.handle_ref = weakref.ref(self)
+        # a Share dropped while running (``share = Share()`` re-run in a cell) ends its server
+        weakref.finalize(self, _reap, owner, self._sk).atexit = False
         if auto_start:
             self.start()
 
@@ -420,6 +540,7 @@ class Share:
         owner = self._owner("start")
         if self.is_running:
             return
+        self._release_dead(owner)
         state = dict(owner.snapshot)
         for op, where, args in owner.pending:
             if op == "set":
@@ -427,7 +548,7 @@ class Share:
             elif op == "del":
                 state.pop(where[0], None)
         owner.pending.clear()
-        owner.dir = tempfile.mkdtemp(prefix="sknb-share-")  # 0700
+        owner.dir = _socket_dir()  # 0700
         path = os.path.join(owner.dir, "share.sock")
         key = os.urandom(32)
         launcher = Launcher.get()
@@ -452,6 +573,8 @@ class Share:
         launcher.hub.add_conn(conn)
         if not owner.ready.wait(30) or owner.ended.is_set():
             raise ShareError(f"the Share server did not start: {owner.error or 'timeout'}")
+        if self._sk.link is not None:  # the link to a server that died
+            self._sk.link.close()
         self._sk.link = _Link(path, key)
         owner.model.state = "running"
         track(self)
@@ -459,14 +582,21 @@ class Share:
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop the server, keeping its state for a later ``start()``. True when it ended
-        within ``timeout`` seconds (otherwise it is killed and the state may be lost)."""
+        within ``timeout`` seconds (otherwise it is killed and its state is lost: a later
+        ``start()`` begins empty)."""
         owner = self._owner("stop")
         if not self.is_running:
+            self._release_dead(owner)
             return True
-        owner.stopping = True
         link = self._sk.link
+        try:
+            link.drain()  # this process's pipelined writes belong to the state kept
+        except ShareError:
+            pass
+        owner.stopping = True
         self._sk.link = None
         assert owner.conn is not None
+        owner.snapshot = {}  # an older snapshot must not come back if this one never arrives
         try:
             owner.conn.send(K_SNAPSHOT, b"")
         except OSError:
@@ -498,10 +628,20 @@ class Share:
                 owner.ended.wait(5)
             link.close()
             self._cleanup(owner)
+        else:
+            self._release_dead(owner)
         owner.snapshot = {}
         owner.pending.clear()
         owner.model.state = "exited"
         untrack(self)
+
+    def _release_dead(self, owner: _Owner) -> None:
+        """After the server died on its own: close what is left of it (idempotent)."""
+        link: _Link | None = self._sk.link
+        if link is not None:
+            link.close()  # its ``broken`` message stays for later calls
+        if owner.ended.is_set():
+            self._cleanup(owner)
 
     def _cleanup(self, owner: _Owner) -> None:
         if owner.spare is not None and owner.spare.pidfd is not None:
@@ -509,6 +649,7 @@ class Share:
                 os.close(owner.spare.pidfd)
             except OSError:
                 pass
+            owner.spare = owner.spare._replace(pidfd=None)  # never closed twice
         if owner.dir is not None:
             shutil.rmtree(owner.dir, ignore_errors=True)
             owner.dir = None
@@ -520,6 +661,15 @@ class Share:
             Launcher.signal(owner.spare, 9)
         if owner is not None and owner.dir is not None:
             shutil.rmtree(owner.dir, ignore_errors=True)
+
+    def sync(self) -> None:
+        """Wait until this process's pipelined writes are applied. (Top-level assignments,
+        ``share.x = value``, are sent without waiting for the server; any other operation,
+        ``tell()``, ``start()``, a Pool call, and the end of a child process or pool item do
+        the same wait, so other processes always see them.)"""
+        link = self._sk.link
+        if link is not None:
+            link.drain()
 
     def clear(self) -> None:
         """Remove every attribute."""
@@ -583,6 +733,7 @@ class Share:
         if name in _OWN:
             object.__setattr__(self, name, value)
             return
+        _check_name(name)
         link = self._live_link(f"assigning {name!r}")
         if link is None:
             owner = self._sk.owner
@@ -593,9 +744,12 @@ class Share:
         if isinstance(value, _AugOp):
             link.request("aug", (name,), (value.op, value.operand))
         else:
-            link.request("set", (name,), (value,))
+            # a top-level assignment cannot fail on the server (the value was pickled here):
+            # it is pipelined; reads and synchronization points wait for it
+            link.send_async("set", (name,), (value,))
 
     def __delattr__(self, name: str) -> None:
+        _check_name(name)
         link = self._live_link(f"deleting {name!r}")
         if link is None:
             self._sk.owner.pending.append(("del", (name,), ()))
@@ -618,13 +772,66 @@ class Share:
             raise ShareError(
                 "a stopped Share cannot be sent to another process; call share.start() first"
             )
-        return (_client, (link.path, link.key))
+        link.drain()  # the receiving process must see what this one wrote
+        return (_client, (link.path, link.key, link.host))
 
     def __repr__(self) -> str:
         owner = self._sk.owner
         if owner is None:
             return "<Share client>"
         return f"<Share {owner.model.state} ops={owner.model.ops}>"
+
+
+_SUN_PATH_MAX = 100  # AF_UNIX paths are limited to 107 bytes on Linux (103 on macOS)
+
+
+def _socket_dir() -> str:
+    """A new private (0700) directory whose ``share.sock`` path fits in an AF_UNIX address:
+    the temporary directory, or a shorter standard one when ``TMPDIR`` is long."""
+    bases: list[str | None] = [None, os.environ.get("XDG_RUNTIME_DIR"), "/tmp", "/var/tmp"]
+    for base in bases:
+        if base is not None and not os.path.isdir(base):
+            continue
+        try:
+            d = tempfile.mkdtemp(prefix="sknb-share-", dir=base)
+        except OSError:
+            continue
+        if len(os.fsencode(os.path.join(d, "share.sock"))) <= _SUN_PATH_MAX:
+            return d
+        os.rmdir(d)
+    raise ShareError(
+        "no temporary directory has a path short enough for the Share's unix socket; "
+        "set TMPDIR to a short directory"
+    )
+
+
+def _reap(owner: _Owner, state: _State) -> None:
+    """The owning Share was garbage-collected: kill its server (the state goes with it)."""
+    if state.link is not None:
+        state.link.close()
+    spare = owner.spare
+    if spare is not None and not owner.ended.is_set():
+        owner.stopping = True
+        Launcher.signal(spare, 9)
+        if spare.pidfd is not None:
+            try:
+                os.close(spare.pidfd)
+            except OSError:
+                pass
+            owner.spare = spare._replace(pidfd=None)
+    if owner.dir is not None:
+        shutil.rmtree(owner.dir, ignore_errors=True)
+        owner.dir = None
+
+
+def _check_name(name: str) -> None:
+    """``share.stop = 1`` would be stored but could never be read back (``share.stop`` is the
+    method): refuse the names of the Share's own API."""
+    if name in _API:
+        raise AttributeError(
+            f"{name!r} is part of the Share's own API (share.{name}); "
+            "store the value under another name"
+        )
 
 
 def _remote_missing() -> type[BaseException]:
@@ -641,7 +848,23 @@ class _State:
         self.link = link
 
 
-def _client(path: str, key: bytes) -> Share:
+#: One connection per process and server: the handles rebuilt for every pool chunk (or
+#: process, or item) share it, instead of paying a connection and handshake each time.
+_links: dict[tuple[str, bytes], _Link] = {}
+_links_lock = threading.Lock()
+_MAX_LINKS = 16
+
+
+def _client(path: str, key: bytes, host: str | None = None) -> Share:
+    with _links_lock:
+        link = _links.get((path, key))
+        if link is None:
+            if len(_links) >= _MAX_LINKS:  # the oldest (a restarted Share has a new key)
+                _links.pop(next(iter(_links))).close()  # handles still using it reconnect
+            link = _links[(path, key)] = _Link(path, key, host)
     share = Share.__new__(Share)
-    object.__setattr__(share, "_sk", _State(None, _Link(path, key)))
+    object.__setattr__(share, "_sk", _State(None, link))
     return share
+
+
+_API = frozenset(n for n in dir(Share) if not n.startswith("_"))

@@ -195,11 +195,12 @@ class Bridge:
 
     # -- display thread ------------------------------------------------------------------------
     def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(
-                target=self._loop, name="suitkaise_nb-display", daemon=True
-            )
-            self._thread.start()
+        with self.lock:  # engine threads and the main thread race here: start exactly one
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="suitkaise_nb-display", daemon=True
+                )
+                self._thread.start()
 
     def _loop(self) -> None:
         while True:
@@ -208,11 +209,14 @@ class Bridge:
                 views = list(self.views.items()) + [(None, v) for v in self.extra_views]
             now = time.monotonic()
             for key, view in views:
-                if not view.dirty and not (view.finished and not view.final_published):
+                # read before refreshing: the final summary is published only after a refresh
+                # that began once the work had ended, so the widgets show the final state too
+                finishing = view.finished and not view.final_published
+                if not view.dirty and not finishing:
                     continue
                 try:
                     view.refresh(now)
-                    if view.finished and not view.final_published:
+                    if finishing:
                         view.publish_final()
                 except Exception:
                     log.exception("suitkaise_nb view %r failed and was removed", view)

@@ -9,6 +9,8 @@ readable summary instead of an empty gap.
 from __future__ import annotations
 
 import itertools
+import logging
+import threading
 import time
 import weakref
 from typing import Any
@@ -17,7 +19,7 @@ import ipywidgets as W
 from IPython.display import display, update_display
 
 from . import _render as R
-from ._plots import histogram_png
+from ._plots import histogram_png, warm_up
 from ._snapshot import (
     ProcessLog,
     pool_snapshot,
@@ -27,6 +29,7 @@ from ._snapshot import (
 )
 
 _ids = itertools.count(1)
+log = logging.getLogger("suitkaise_nb")
 PLOT_EVERY = 1.0  # seconds between histogram redraws of one view
 
 
@@ -44,6 +47,9 @@ class View:
         self.plotted_count = -1
         self.shown = False
         self.widget: W.Widget = W.VBox()
+        # one refresh at a time (display thread, a cell's end on the main thread): a slower
+        # refresh must not overwrite a newer one with an older rendering
+        self._refresh_lock = threading.RLock()
 
     # subclasses: snapshot/render
     def render(self) -> tuple[str, str]:
@@ -56,12 +62,15 @@ class View:
         return False
 
     def refresh(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        html, _ = self.render()
-        plot_ok = now - self.last_plot >= PLOT_EVERY or self.is_finished()
-        with self.widget.hold_sync():
-            self.update_widgets(html, plot_ok)
-        self.dirty = False
+        with self._refresh_lock:
+            # cleared before rendering: a change marked while this refresh runs (a histogram
+            # can take a second) keeps the view dirty for the next tick instead of being lost
+            self.dirty = False
+            now = time.monotonic() if now is None else now
+            html, _ = self.render()
+            plot_ok = now - self.last_plot >= PLOT_EVERY or self.is_finished()
+            with self.widget.hold_sync():
+                self.update_widgets(html, plot_ok)
 
     def bundle(self) -> dict[str, Any]:
         html, text = self.render()
@@ -89,14 +98,61 @@ class View:
         self.show()
 
 
+class _Plotter:
+    """Histograms are drawn on their own thread, never on the display thread: a plot can take
+    seconds (matplotlib's first import, a cold font cache) and must not hold back the text of
+    any view meanwhile. Only the newest request per image is kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pending: dict[int, tuple[W.Image, tuple[float, ...], str]] = {}
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._loop, name="suitkaise_nb-plots", daemon=True
+                )
+                self._thread.start()
+
+    def submit(self, img: W.Image, values: Any, title: str) -> None:
+        with self._lock:
+            self._pending[id(img)] = (img, tuple(values), title)
+        self.start()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        try:  # pay matplotlib's import while the first samples arrive
+            warm_up()
+        except Exception:
+            log.exception("suitkaise_nb: matplotlib could not be imported")
+        while True:
+            self._wake.wait()
+            with self._lock:
+                self._wake.clear()
+                jobs = list(self._pending.values())
+                self._pending.clear()
+            for img, values, title in jobs:
+                try:
+                    img.value = histogram_png(values, title)
+                    img.layout.display = ""
+                except Exception:
+                    log.exception("suitkaise_nb histogram failed")
+
+
+_plotter = _Plotter()
+
+
 def _hist_widget() -> W.Image:
+    _plotter.start()
     return W.Image(format="png", layout=W.Layout(display="none", max_width="420px"))
 
 
 def _set_plot(img: W.Image, values: Any, title: str) -> None:
     if len(values) >= 2:
-        img.value = histogram_png(values, title)
-        img.layout.display = ""
+        _plotter.submit(img, values, title)
 
 
 class ProcessView(View):

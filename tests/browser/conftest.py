@@ -188,7 +188,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Ite
     root = base / "notebooks"
     dirs = {
         name: base / name
-        for name in ("settings", "workspaces", "runtime", "data", "config", "ipython", "mpl")
+        for name in ("settings", "workspaces", "runtime", "data", "config", "ipython")
     }
     for d in [root, *dirs.values()]:
         d.mkdir()
@@ -202,7 +202,6 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Ite
         JUPYTER_DATA_DIR=str(dirs["data"]),
         JUPYTER_CONFIG_DIR=str(dirs["config"]),
         IPYTHONDIR=str(dirs["ipython"]),
-        MPLCONFIGDIR=str(dirs["mpl"]),
         PYTHONUNBUFFERED="1",
         **{TOKEN_VAR: marker},
     )

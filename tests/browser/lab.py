@@ -19,7 +19,9 @@ import nbformat
 READ_JS = r"""
 () => {
   const txt = (el) => (el ? el.textContent.replace(/\s+/g, ' ').trim() : null);
-  const cells = [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell.jp-CodeCell')];
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  if (!panel) return { cells: [], indicator: null, kernel: null };
+  const cells = [...panel.querySelectorAll('.jp-Notebook .jp-Cell.jp-CodeCell')];
   const out = cells.map((cell, i) => {
     const procs = [...cell.querySelectorAll('.sknb-process-view')].map((v) => {
       const imgs = [...v.querySelectorAll('img')].filter((im) => {
@@ -55,7 +57,7 @@ READ_JS = r"""
       pools,
     };
   });
-  const ind = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
+  const ind = panel.querySelector('.jp-Notebook-ExecutionIndicator');
   let kernel = null;
   try {
     const w = window.jupyterapp.shell.currentWidget;
@@ -101,6 +103,21 @@ def run_all(page: Any) -> None:
     """Run All, the same command as Run ▸ Run All Cells; not awaited (mid-run reads)."""
     page.evaluate(
         "() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); return true; }"
+    )
+
+
+def hide_left_sidebar(page: Any) -> None:
+    page.evaluate(
+        "() => { const s = window.jupyterapp.shell; if (!s.leftCollapsed) s.collapseLeft(); }"
+    )
+
+
+def scroll_into_view(page: Any, selector: str) -> None:
+    """Scroll the first element matching ``selector`` so its bottom is on screen."""
+    page.evaluate(
+        "(sel) => { const el = document.querySelector(sel); "
+        "if (el) el.scrollIntoView({block: 'end'}); }",
+        selector,
     )
 
 

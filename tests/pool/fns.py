@@ -263,3 +263,9 @@ def hang_and_report(x, path):
             f.write(str(os.getpid()))
         time.sleep(60)
     return x
+
+
+def exit_on_value(x, bad=50_000):
+    if x == bad:
+        os._exit(9)
+    return x

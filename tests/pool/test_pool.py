@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -245,7 +246,7 @@ def test_slow_items_spread_over_all_workers(make_pool: Callable[..., Pool]):
     pids = p.map(fns.pid_after, [0.6, 0.6])
     took = time.monotonic() - t0
     assert len(set(pids)) == 2, f"both items ran on one worker: {pids}"
-    assert took < 1.1, f"two 0.6 s items on two workers took {took:.2f}s"
+    assert took < 1.15, f"two 0.6 s items on two workers took {took:.2f}s"
 
 
 # ------------------------------------------------------------------------------------------
@@ -265,9 +266,8 @@ def test_imap_endless_generator_consumer_stops_early(pool: Pool, method: str):
         assert got == [x * x for x in range(10)]
     else:
         assert len(set(got)) == 10
-    n = pulled()
-    time.sleep(0.3)
-    assert pulled() == n, "the input kept being pulled after the consumer stopped"
+    # a chunk being pulled when the consumer stopped may complete; then pulling stops
+    settled(pulled, quiet=0.4, timeout=3.0)
     assert_usable(pool)
 
 
@@ -331,6 +331,16 @@ def test_input_iterable_that_raises(pool: Pool):
         pool.map(fns.square, bad_input())
     with pytest.raises(ProcessError, match="disk on fire"):
         list(pool.imap(fns.square, bad_input()))
+    assert_usable(pool)
+
+
+def test_a_pool_iterator_as_input_of_a_pool_call_is_an_error_not_a_hang(pool: Pool):
+    # the input is read on the thread that delivers results: chaining would deadlock everything
+    with pytest.raises(ProcessError, match="Pass a list instead"):
+        list(pool.imap(fns.square, pool.imap(fns.square, itertools.count())))
+    with pytest.raises(ProcessError, match="Pass a list instead"):
+        pool.map(fns.square, (pool.map(fns.square, [x])[0] for x in range(3)))
+    assert pool.map(fns.square, list(pool.imap(fns.square, range(4)))) == [0, 1, 16, 81]
     assert_usable(pool)
 
 
@@ -672,6 +682,44 @@ def test_close_waits_for_running_calls(make_pool: Callable[..., Pool]):
     p.terminate()
 
 
+@pytest.mark.parametrize("fn", [fns.square, fns.sleep_square], ids=["tiny", "slow"])
+def test_close_with_a_half_read_imap_does_not_hang(make_pool: Callable[..., Pool], fn: Any):
+    """``it = pool.imap(...)`` read partly inside ``with Pool()``: leaving the block must not
+    wait forever for a consumer that is this very thread."""
+    p = make_pool(2)
+    pids = worker_pids(p)
+    gen, pulled = counting()  # endless
+    t0 = time.monotonic()
+    with p:
+        it = p.imap(fn, gen)
+        assert next(it) == 0
+    assert time.monotonic() - t0 < 15
+    wait_gone(pids)
+    # what was computed can still be read, then the iterator says why it ended
+    got = 1
+    with pytest.raises(ProcessError, match="closed"):
+        for _ in it:
+            got += 1
+    assert 1 <= got <= pulled()
+
+
+def test_close_waits_for_an_imap_read_by_another_thread(make_pool: Callable[..., Pool]):
+    p = make_pool(2)
+    got: list[int] = []
+
+    def consume() -> None:
+        for v in p.star().imap(fns.sleep_then, [(0.005, i) for i in range(200)]):
+            got.append(v)
+            time.sleep(0.01)  # a slow reader: the pull-ahead window fills up and waits
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    time.sleep(0.2)
+    p.close()
+    reader.join(20)
+    assert got == list(range(200))
+
+
 def test_terminate_kills_running_calls(make_pool: Callable[..., Pool]):
     p = make_pool(2)
     pids = worker_pids(p)
@@ -717,6 +765,37 @@ def test_an_abandoned_pool_is_cleaned_up():
 
     gc.collect()
     wait_gone(pids)
+
+
+EXIT_SCRIPT = r"""
+import json, sys, time
+sys.path.insert(0, {root!r})
+from suitkaise_nb.processing import Pool
+from tests.pool import fns
+pool = Pool(2)
+fut = pool.map.background()(fns.sleep_then, [30, 30])
+it = pool.imap(fns.sleep_then, [30, 30])
+time.sleep(0.3)
+print(json.dumps(sorted(pool.model.workers)), flush=True)
+sys.exit(0)  # the pool is busy and never closed
+"""
+
+
+def test_script_exiting_with_a_busy_unclosed_pool(tmp_path: Any):
+    import json
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parents[2])
+    script = tmp_path / "busy.py"
+    script.write_text(EXIT_SCRIPT.format(root=root))
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert time.monotonic() - t0 < 10, "exit waited for the pool's work"
+    pids = json.loads(out.stdout.splitlines()[0])
+    assert len(pids) == 2
+    wait_gone(pids, timeout=3)
 
 
 # ------------------------------------------------------------------------------------------

@@ -42,7 +42,10 @@ FULL_PIPELINE = "Full-on data streaming pipeline"
 
 SECTIONS_ENABLED: set[str] = {
     BASIC,
+    POOL,
+    PIPE,
     TELL_LISTEN,
+    AUTORECONNECT,
     SHARE,
     FULL_TASK_QUEUE,
     FULL_PIPELINE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from suitkaise_nb.processing import Skprocess
 
@@ -21,6 +22,12 @@ class Counter:
 
     def pid(self) -> int:
         return os.getpid()
+
+
+class Slow:
+    def sleep(self, seconds: float) -> str:
+        time.sleep(seconds)
+        return "slept"
 
 
 class Boom(Exception):
@@ -130,3 +137,16 @@ def threaded(share, threads: int, count: int) -> None:
         t.start()
     for t in ts:
         t.join()
+
+
+class Holder:
+    """A shared object that holds the Share itself and uses it inside its methods (which run
+    in the server)."""
+
+    def __init__(self, share) -> None:
+        self.share = share
+
+    def bump(self) -> int:
+        self.share.n += 1
+        self.share.log.append("bumped")
+        return self.share.n

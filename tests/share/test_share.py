@@ -229,6 +229,7 @@ def test_clear_removes_attributes(share):
         share.a  # noqa: B018
     with pytest.raises(AttributeError):
         share.b.append(2)
+    share.sync()
     assert not hasattr(share, "a")
     assert getattr(share, "b", "default") == "default"
     share.a = 2
@@ -256,6 +257,15 @@ def test_operations_of_one_process_apply_in_order(share):
         assert share.obj == ("final", i)
 
 
+def test_names_of_the_share_api_are_refused(share):
+    for name in ("stop", "start", "clear", "is_running", "model"):
+        with pytest.raises(AttributeError, match="own API"):
+            setattr(share, name, 1)
+    share.stopped = 1  # a name that merely starts like one is fine
+    assert share.stopped == 1
+    assert share.is_running
+
+
 def test_dir_lists_shared_names(share):
     share.alpha = 1
     share.beta = 2
@@ -263,7 +273,25 @@ def test_dir_lists_shared_names(share):
     assert "alpha" in names and "beta" in names and "start" in names
 
 
-# -- errors -----------------------------------------------------------------------------------------
+def test_shared_object_using_the_share_inside_its_method(share):
+    """A method running in the server may use a Share handle it holds (no self-deadlock)."""
+    share.n = 0
+    share.log = []
+    share.h = classes.Holder(share)
+    got = share.h.bump()
+    assert got == 1
+    assert share.n == 1 and share.log == ["bumped"]
+    with Pool(workers=2) as pool:
+        pool.star().map(_bump_times, [(share, 20)] * 3)
+    assert share.n == 61 and len(share.log) == 61
+
+
+def _bump_times(s: Share, k: int) -> None:
+    for _ in range(k):
+        s.h.bump()
+
+
+# -- errors ---------------------------------------------------------------------------------------
 
 
 def test_server_exception_reaches_caller_and_server_keeps_running(share):
@@ -367,6 +395,50 @@ def test_state_survives_stop_start_with_objects(make_share):
     assert s.c.value == 4
 
 
+def test_stop_that_times_out_loses_the_state_instead_of_restoring_an_older_one(make_share):
+    s = make_share()
+    s.x = 1
+    s.stop()
+    s.start()
+    s.x = 2
+    s.slow = classes.Slow()
+    errors: list[BaseException] = []
+
+    def busy() -> None:
+        try:
+            s.slow.sleep(5)
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=busy)
+    t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    assert s.stop(timeout=0.5) is False
+    assert time.monotonic() - t0 < 3.0
+    t.join(10)
+    assert errors and isinstance(errors[0], ShareError)
+    s.start()
+    assert not hasattr(s, "x")  # not the x=1 of the first stop()
+
+
+def test_restart_after_a_crash_begins_empty(make_share):
+    s = make_share()
+    s.x = 1
+    s.stop()
+    s.start()
+    s.x = 2
+    old_dir = os.path.dirname(s._sk.link.path)
+    os.kill(_server_pid(s), signal.SIGKILL)
+    assert _wait_for(lambda: s.has_error)
+    s.start()
+    assert not s.has_error and s.is_running
+    assert not os.path.exists(old_dir)  # what the dead server left is cleaned up
+    assert not hasattr(s, "x")
+    s.x = 3
+    assert s.x == 3
+
+
 def test_auto_start_false_warns_and_applies_on_start(make_share):
     s = Share(auto_start=False)
     try:
@@ -393,6 +465,27 @@ def test_auto_start_false_warns_and_applies_on_start(make_share):
         assert (s.counter, s.late) == (100, "x")
     finally:
         s.exit()
+
+
+def test_dropped_share_ends_its_server(make_share):
+    """``share = Share()`` re-run in a cell: the Share that is no longer reachable ends."""
+    import gc
+
+    s = Share()
+    s.x = 1
+    pid = _server_pid(s)
+    sock_dir = os.path.dirname(s._sk.link.path)
+    del s
+    gc.collect()
+    assert _wait_for(lambda: not psutil.pid_exists(pid) or _is_zombie(pid))
+    assert not os.path.exists(sock_dir)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def test_context_manager(make_share):
@@ -422,7 +515,7 @@ def _try_stop(s: Share) -> str:
     return "no error"
 
 
-# -- across processes -------------------------------------------------------------------------------
+# -- across processes -----------------------------------------------------------------------------
 
 
 def test_share_passed_to_skprocess(share):
@@ -464,6 +557,27 @@ def _contention(share: Share, n_procs: int, count: int) -> None:
     assert share.c.value == n_procs * count
 
 
+def test_handles_rebuilt_in_one_process_share_one_connection(share):
+    """Every pool chunk rebuilds its Share handle; they must not each connect and handshake."""
+    import pickle
+
+    share.n = 0
+    a = pickle.loads(pickle.dumps(share))
+    b = pickle.loads(pickle.dumps(share))
+    assert a._sk.link is b._sk.link
+    a.n += 1
+    b.n += 1
+    assert share.n == 2
+    with Pool(workers=1) as pool:
+        links = pool.map(_link_id, [share] * 50)
+    assert len(set(links)) == 1
+
+
+def _link_id(s: Share) -> int:
+    s.n += 1
+    return os.fstat(s._sk.link.conn.sock.fileno()).st_ino  # which socket
+
+
 def test_exact_under_contention_skprocess(share):
     for _ in range(3):
         _contention(share, 8, 2000)
@@ -503,7 +617,7 @@ def test_share_usable_after_restart_in_new_children(make_share):
     assert s.n == 40
 
 
-# -- security ---------------------------------------------------------------------------------------
+# -- security -------------------------------------------------------------------------------------
 
 
 def test_socket_is_private(share):
@@ -514,6 +628,20 @@ def test_socket_is_private(share):
     dst = os.stat(os.path.dirname(link.path))
     assert stat.S_IMODE(dst.st_mode) == 0o700
     assert st.st_uid == os.getuid() == dst.st_uid
+
+
+def test_long_tmpdir_still_gives_a_usable_socket(make_share, tmp_path, monkeypatch):
+    import tempfile
+
+    long_dir = tmp_path / ("d" * 120)
+    long_dir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(long_dir))
+    s = make_share()
+    s.x = 1
+    assert s.x == 1
+    path = s._sk.link.path
+    assert len(os.fsencode(path)) <= 100
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
 
 
 def test_wrong_key_is_refused(share):
