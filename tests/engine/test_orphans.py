@@ -45,7 +45,9 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("method", ["auto", "forkserver"])
 def test_sigkill_parent_leaves_no_children(tmp_path, method):
     script = tmp_path / "parent.py"
-    script.write_text(f"import suitkaise_nb\nsuitkaise_nb.config.start_method = {method!r}\n" + SCRIPT)
+    script.write_text(
+        f"import suitkaise_nb\nsuitkaise_nb.config.start_method = {method!r}\n" + SCRIPT
+    )
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
