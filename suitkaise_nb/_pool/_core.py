@@ -48,6 +48,7 @@ _job_ids = itertools.count(1)
 _chunk_ids = itertools.count(1)
 DEPTH = 2  # chunks in flight per slot: one running, one waiting
 TARGET_CHUNK_SECONDS = 0.02
+REMOTE_CHUNK_SECONDS = 0.1  # a Dask task costs a scheduler round trip: bigger chunks hide it
 TIMED_ITEM_SECONDS = 20e-6
 CHUNK_BYTES = 4 << 20  # once item/result sizes are known, a chunk carries at most ~4 MB
 WINDOW_BYTES = 64 << 20  # and a lazy call keeps at most ~64 MB ahead of its consumer
@@ -110,6 +111,7 @@ class Job:
         self.spec = getattr(target, "_sk_autoreconnect", None)
         self.call = CallModel(kind, target, total)
         self.window = 0
+        self.target_seconds = TARGET_CHUNK_SECONDS  # the backend may ask for longer chunks
         self.item_bytes = 0.0  # serialized bytes per item (input or result, the larger)
         self.consumer = threading.get_ident()  # the thread reading the results (last seen)
 
@@ -127,7 +129,7 @@ class Job:
         if self.per_item is None:
             size = 4
         else:
-            size = int(TARGET_CHUNK_SECONDS / max(self.per_item, 1e-7))
+            size = int(self.target_seconds / max(self.per_item, 1e-7))
             size = max(1, min(size, 50_000))
         if self.item_bytes > 0:  # large items or results: bound the bytes, not only the time
             size = max(1, min(size, int(CHUNK_BYTES / self.item_bytes)))
@@ -460,6 +462,8 @@ class PoolCore:
         if self.closed or self.closing:
             raise PoolClosedError("the pool is closed; create a new Pool")
         job.fn_blob = _serial.dumps_bytes(job.target, what=_name(job.target))
+        if self.model.backend == "dask":
+            job.target_seconds = REMOTE_CHUNK_SECONDS
         self.model.calls.append(job.call)
         if len(self.model.calls) > 200:
             del self.model.calls[:100]

@@ -106,7 +106,9 @@ class _MapMethods:
             raise DeadlineExpired() from None
         except KeyboardInterrupt:
             core.abort(job, KeyboardInterrupt(), kill=True)
-            raise
+            # a fresh exception: its traceback stops here, without the waiting frames
+            # (threading, the dispatcher), which IPython takes seconds to render in Context mode
+            raise KeyboardInterrupt() from None
         except BaseException:
             if job.error is None:
                 core.abort(job, PoolClosedError("the call was abandoned"), kill=False)
@@ -139,7 +141,7 @@ class _MapMethods:
         except KeyboardInterrupt:
             core.abort(job, KeyboardInterrupt(), kill=True)
             finished = True
-            raise
+            raise KeyboardInterrupt() from None  # a short traceback, see _collect
         finally:
             if not finished and job.error is None and not job.finished:
                 core.abort(job, PoolClosedError("the iteration was abandoned"), kill=False)
