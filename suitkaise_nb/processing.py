@@ -22,6 +22,8 @@ from ._engine._model import ProcessTimers as ProcessTimers
 from ._engine._pipe import Pipe as Pipe
 from ._engine._process import Skprocess as Skprocess
 from ._engine._reconnect import autoreconnect as autoreconnect
+from ._pool._core import PoolClosedError as PoolClosedError
+from ._pool._core import WorkerDiedError as WorkerDiedError
 from ._pool._pool import Pool as Pool
 from ._share._share import Share as Share
 from ._share._share import ShareError as ShareError
@@ -32,6 +34,7 @@ __all__ = [
     "Pipe",
     "PipeEndpointError",
     "Pool",
+    "PoolClosedError",
     "PostRunError",
     "PreRunError",
     "ProcessConfig",
@@ -48,6 +51,7 @@ __all__ = [
     "ShareError",
     "ShippingError",
     "Skprocess",
+    "WorkerDiedError",
     "autoreconnect",
 ]
 

@@ -45,7 +45,11 @@ def _fence(block: list[str], indent: str) -> list[str]:
         lang = "python"
     except SyntaxError:
         lang = "text"
-    return [f"{indent}```{lang}", *(indent + ln if ln else "" for ln in body.split("\n")), f"{indent}```"]
+    return [
+        f"{indent}```{lang}",
+        *(indent + ln if ln else "" for ln in body.split("\n")),
+        f"{indent}```",
+    ]
 
 
 def convert(text: str) -> str:
@@ -72,7 +76,11 @@ def convert(text: str) -> str:
                 block.append(lines[i])
                 i += 1
             body = textwrap.dedent("\n".join(block))
-            out += [f"{pad}```text", *(pad + ln if ln else "" for ln in body.split("\n")), f"{pad}```"]
+            out += [
+                f"{pad}```text",
+                *(pad + ln if ln else "" for ln in body.split("\n")),
+                f"{pad}```",
+            ]
             continue
         if stripped.endswith("::") and not stripped.startswith(".."):
             head = line.rstrip()[:-2]

@@ -10,6 +10,9 @@ The tree::
      ├── ResultError                         raised in __result__ (or the result could not ship)
      ├── ErrorHandlerError                   raised in __error__
      ├── ProcessCrashedError                 the child died without reporting (signal, os._exit)
+     │    └── WorkerDiedError(RuntimeError)  a pool worker died running an item (``_pool``)
+     ├── PoolClosedError                     the pool was closed, terminated or cancelled
+     ├── ShareError                          the Share cannot serve (stopped, or its server died)
      ├── ProcessTimeoutError(TimeoutError)   a lifecycle section overran its timeout
      ├── ResultTimeoutError(TimeoutError)    wait()/result()/listen() .timeout(s) expired
      ├── PipeEndpointError                   a Pipe end used or shipped the wrong way

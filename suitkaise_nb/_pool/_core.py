@@ -37,7 +37,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .._engine import _events, _serial
-from .._engine._errors import ProcessError, ShippingError
+from .._engine._errors import ProcessCrashedError, ProcessError, ShippingError
 from .._engine._launcher import Launcher, Spare, describe_exit
 from .._engine._wire import AsyncConn, Frame
 from . import _remote
@@ -54,7 +54,7 @@ CHUNK_BYTES = 4 << 20  # once item/result sizes are known, a chunk carries at mo
 WINDOW_BYTES = 64 << 20  # and a lazy call keeps at most ~64 MB ahead of its consumer
 
 
-class WorkerDiedError(ProcessError, RuntimeError):
+class WorkerDiedError(ProcessCrashedError, RuntimeError):
     """A pool worker process died while running an item (signal, os._exit, OOM)."""
 
     def __init__(self, message: str, *, pid: int, exitcode: int | None, item_index: int | None):
