@@ -213,7 +213,7 @@ def test_wait_timeout_returns_false_promptly_then_true():
     p.start()
     t0 = time.monotonic()
     assert p.wait(0.2) is False
-    assert 0.15 < time.monotonic() - t0 < 0.3
+    assert 0.15 < time.monotonic() - t0 < 0.45
     assert p.wait() is True
     assert p.result() == "slept"
 

@@ -462,10 +462,10 @@ def test_error_cancels_the_rest_of_the_call(pool: Pool):
     t0 = time.monotonic()
     with pytest.raises(ValueError):
         pool.map(fns.slow_fail_on_3, items)
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 2.5  # far below the 4.5 s the rest would take
     t1 = time.monotonic()
     assert pool.map(fns.square, [1, 2, 3]) == [1, 4, 9]
-    assert time.monotonic() - t1 < 1.0, "the next call waited for the cancelled items"
+    assert time.monotonic() - t1 < 2.5, "the next call waited for the cancelled items"
 
 
 # ------------------------------------------------------------------------------------------
@@ -485,7 +485,7 @@ def test_map_timeout_bounds_the_whole_call(pool: Pool, method: str):
     t0 = time.monotonic()
     with pytest.raises(TimeoutError, match="did not finish within"):
         getattr(pool, method).timeout(0.5)(fns.sleep_then, [30, 30])
-    assert time.monotonic() - t0 < 1.5
+    assert time.monotonic() - t0 < 3.0
     wait_gone(before, pool=pool)  # both workers ran an overdue item: killed
     after = wait_full(pool)
     assert not (after & before)
@@ -494,8 +494,9 @@ def test_map_timeout_bounds_the_whole_call(pool: Pool, method: str):
 
 @pytest.mark.parametrize("method", ["imap", "unordered_imap"])
 def test_imap_timeout_bounds_each_item(pool: Pool, method: str):
-    # 0.3 s per item, 1.2 s in all: more than the limit, but every item comes in time
-    out = list(getattr(pool, method).timeout(0.9)(fns.sleep_then, [0.3] * 8))
+    # 0.3 s per item, 2.4 s of work in all: more than the limit, but every item comes in time
+    # (the limit is generous: a loaded CI machine must not make this fail)
+    out = list(getattr(pool, method).timeout(2.0)(fns.sleep_then, [0.3] * 8))
     assert out == [0.3] * 8
 
     before = worker_pids(pool)
@@ -504,7 +505,7 @@ def test_imap_timeout_bounds_each_item(pool: Pool, method: str):
     with pytest.raises(TimeoutError, match="within 0.5 seconds"):
         for value in getattr(pool, method).timeout(0.5)(fns.sleep_then, [0.05, 30, 30]):
             got.append(value)
-    assert time.monotonic() - t0 < 2.0
+    assert time.monotonic() - t0 < 6.0  # a hang guard, not a speed test
     assert got == [0.05]
     wait_gone(before, pool=pool)
     assert not (wait_full(pool) & before)
