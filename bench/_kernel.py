@@ -30,8 +30,12 @@ class Kernel:
         out: list[str] = []
         err: list[str] = []
 
+        counts: dict[str, int] = {}
+        self.last_counts = counts  # iopub message types of the last cell (views: comm_*)
+
         def hook(msg: dict[str, Any]) -> None:
             t, c = msg["msg_type"], msg["content"]
+            counts[t] = counts.get(t, 0) + 1
             if t == "stream" and c.get("name") == "stdout":
                 out.append(c["text"])
             elif t == "error":

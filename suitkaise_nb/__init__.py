@@ -40,11 +40,11 @@ def unload_ipython_extension(ipython: Any) -> None:
     _extension.unload(ipython)
 
 
-def dashboard() -> Any:
+def dashboard() -> None:
     """Show a live view of every process, pool, share and timer of this kernel."""
     from .notebook import _extension
 
-    return _extension.dashboard()
+    _extension.dashboard()
 
 
 def _connect_notebook_layer() -> None:

@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .._engine import _barriers, _events
+from .._engine import _barriers, _events, _serial
 from .._engine._launcher import track, untrack
 from .._modifiers import DeadlineExpired, modifiable
 from ._core import Job, PoolClosedError, PoolCore, _Expired
@@ -84,7 +84,11 @@ class _MapMethods:
         if core.hub.in_hub_thread:
             raise RuntimeError(_ON_HUB)
         _barriers.settle()  # the workers must see this process's pipelined Share writes
+        spec = getattr(fn, "_sk_autoreconnect", None) if isinstance(fn, type) else None
+        if spec is not None:
+            items = _prepickled(items, spec)
         job = Job(fn, items, star=self._star, ordered=ordered, lazy=lazy, kind=kind)
+        job.spec = None  # the items are already reduced (see _prepickled)
         if _events.has_observers("pool_started"):
             _events.emit("pool_started", _events.PoolStarted(core.model, job.call, self._owner))
         core.submit(job)
@@ -177,6 +181,31 @@ class _MapMethods:
         """An iterator of results in completion order; the input is consumed lazily."""
         per_item = _per_item(_deadline)
         return self._iterate(self._job(fn, items, "unordered_imap", False, True), per_item)
+
+
+class _Blob:
+    """An item pickled ahead of time; it unpickles into the item itself in the worker."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> Any:
+        return (_serial.loads, (self.data,))
+
+
+def _prepickled(items: Iterable[Any], spec: Any) -> list[_Blob]:
+    """Items for an ``@autoreconnect`` target are reduced here, in the calling thread: live
+    connections must be described by the thread that owns them (sqlite3 refuses others),
+    and the dispatcher pickles on its own thread."""
+    from .._engine._reconnect import reconnect_shipping
+
+    out = []
+    for i, item in enumerate(items):
+        with reconnect_shipping(spec, item, f"item {i}"):
+            out.append(_Blob(_serial.dumps_bytes(item, what=f"item {i}")))
+    return out
 
 
 def _per_item(deadline: float | None) -> float | None:

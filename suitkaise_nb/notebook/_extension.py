@@ -171,15 +171,14 @@ def _keep_live(view: Any) -> None:
     view.refresh = refresh
 
 
-def dashboard() -> Any:
-    """Show (and return) the live dashboard of this kernel."""
+def dashboard() -> None:
+    """Show the live dashboard of this kernel (in the current cell)."""
     from ._views import Dashboard
 
     b = bridge()
     view = b.add_view(Dashboard(b))
     view.refresh()
     view.show()
-    return view
 
 
 def timer_view(timer: Any, name: str = "") -> Any:

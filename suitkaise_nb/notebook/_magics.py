@@ -245,8 +245,8 @@ def _check_shippable(shipped: dict[str, Any]) -> None:
             _serial.dumps(value, what=name)
         except ShippingError as exc:
             raise ShippingError(
-                f"notebook variable {name!r} cannot be sent to the process: {exc}. Leave it out "
-                "with --ship, or create it inside the cell",
+                f"notebook variable {name!r} cannot be sent to the process: "
+                f"{str(exc).rstrip('.')}. Leave it out with --ship, or create it inside the cell",
                 path=name,
                 type_name=exc.type_name,
             ) from None

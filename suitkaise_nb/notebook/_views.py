@@ -313,23 +313,44 @@ class Dashboard(View):
         self._row_html: dict[int, W.HTML] = {}
 
     def render(self) -> tuple[str, str]:
+        """The whole dashboard as HTML/text: what a saved notebook shows without widgets."""
         procs, pools, shares, timers = self.bridge.inventory()
-        parts = [
+        head = (
             f"<b>suitkaise_nb dashboard</b> · {len(procs)} processes · {len(pools)} pools · "
             f"{len(shares)} shares · {len(timers)} timers"
-        ]
-        text = [parts[0].replace("<b>", "").replace("</b>", "")]
+        )
+        parts = [head]
+        text = [head.replace("<b>", "").replace("</b>", "")]
+        for m in procs:
+            snap = process_snapshot(m, self.bridge.logs.get(m.id))
+            parts.append(R.process_html(snap, with_log=False))
+            text.append(R.process_text(snap))
         for m in pools:
             parts.append(R.pool_html(pool_snapshot(m)))
             text.append(R.pool_text(pool_snapshot(m)))
         for m in shares:
             parts.append(R.share_html(share_snapshot(m)))
             text.append(R.share_text(share_snapshot(m)))
+        if timers:
+            snaps = [timer_snapshot(t, name) for name, t in sorted(timers.items())]
+            parts.append(R._table(R.TIMER_HEADER, R.timer_rows(snaps), "sknb-timers"))
+            text.extend(R.timer_text(t) for t in snaps)
         return "".join(parts), "\n".join(text)
+
+    def _live_header(self) -> str:
+        """In the widget the processes have their own rows (with buttons): pools and shares."""
+        procs, pools, shares, timers = self.bridge.inventory()
+        parts = [
+            f"<b>suitkaise_nb dashboard</b> · {len(procs)} processes · {len(pools)} pools · "
+            f"{len(shares)} shares · {len(timers)} timers"
+        ]
+        parts += [R.pool_html(pool_snapshot(m)) for m in pools]
+        parts += [R.share_html(share_snapshot(m)) for m in shares]
+        return "".join(parts)
 
     def update_widgets(self, html: str, plot_ok: bool) -> None:
         procs, _pools, _shares, timers = self.bridge.inventory()
-        self.header.value = html
+        self.header.value = self._live_header()
         ids = tuple(m.id for m in procs)
         if ids != self._row_ids:
             rows = []

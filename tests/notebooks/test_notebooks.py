@@ -35,13 +35,7 @@ CELL_TIMEOUT = 60
 
 # Notebooks that fail because of a library bug (reported, not worked around in the notebook).
 # strict xfail: once the library is fixed the test XPASSes, fails, and the entry must go.
-KNOWN_LIBRARY_BUGS: dict[str, str] = {
-    "autoreconnect": (
-        "Pool items holding an sqlite3 connection for an @autoreconnect Skprocess cannot ship: "
-        "the pool serializes chunks on the hub thread and sqlite3 refuses to be described "
-        "from another thread (see the report of issue 8)"
-    ),
-}
+KNOWN_LIBRARY_BUGS: dict[str, str] = {}  # notebook stem -> why it fails (strict xfail)
 
 
 def _params() -> list[object]:
