@@ -181,7 +181,7 @@ def _stop_server(proc: subprocess.Popen[bytes], marker: str) -> list[str]:
     return described
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_server(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Iterator[LabServer]:
     exe = _jupyter_lab_exe()
     base = tmp_path_factory.mktemp("jupyterlab")
@@ -250,7 +250,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory, artifacts: Path) -> Ite
         )
 
 
-@pytest.fixture(scope="session")
+# module scope: Playwright's sync API keeps an event loop running in this thread while it
+# lives, and later tests of the session (asyncio.run, .asynced()) need the thread's loop free
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A Playwright persistent Chromium context (fresh user-data dir)."""
     if not (os.path.exists(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
