@@ -30,7 +30,11 @@ from ._snapshot import (
 
 _ids = itertools.count(1)
 log = logging.getLogger("suitkaise_nb")
-PLOT_EVERY = 1.0  # seconds between histogram redraws of one view
+PLOT_EVERY = 2.0  # seconds between histogram redraws of one view
+# A histogram costs real CPU (matplotlib's import, then ~0.1 s a plot) on the machine that
+# runs the work: work that ends within this many seconds gets its histogram once, at the end
+# (drawn after the work, so it cannot slow it); longer work gets a live one.
+FIRST_PLOT_AFTER = 3.0
 
 
 class View:
@@ -44,6 +48,7 @@ class View:
         self.finished = False
         self.final_published = False
         self.last_plot = 0.0
+        self.created = time.monotonic()
         self.plotted_count = -1
         self.shown = False
         self.widget: W.Widget = W.VBox()
@@ -68,7 +73,8 @@ class View:
             self.dirty = False
             now = time.monotonic() if now is None else now
             html, _ = self.render()
-            plot_ok = now - self.last_plot >= PLOT_EVERY or self.is_finished()
+            live = now - self.created >= FIRST_PLOT_AFTER and now - self.last_plot >= PLOT_EVERY
+            plot_ok = live or self.is_finished()
             with self.widget.hold_sync():
                 self.update_widgets(html, plot_ok)
 
@@ -146,7 +152,6 @@ _plotter = _Plotter()
 
 
 def _hist_widget() -> W.Image:
-    _plotter.start()
     return W.Image(format="png", layout=W.Layout(display="none", max_width="420px"))
 
 
@@ -255,6 +260,7 @@ class TimerView(View):
 
     def __init__(self, timer: Any, name: str = "") -> None:
         super().__init__()
+        self.created -= FIRST_PLOT_AFTER  # a timer's samples are already there: plot at once
         self.timer = timer
         self.name = name
         self.html = W.HTML()
