@@ -635,7 +635,9 @@ def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return None
-                if conn.wait_readable(left if left is not None else 0.25):
+                if left is None:
+                    conn.read_once(block=True)  # one syscall per message
+                elif conn.wait_readable(left):
                     conn.read_once()
         finally:
             conn.release_reader()

@@ -37,6 +37,7 @@ _ANC_FDS = 64
 _ANC_SIZE = socket.CMSG_SPACE(_ANC_FDS * array.array("i").itemsize)
 _RECV_CHUNK = 1 << 18
 _BIG = 1 << 16  # bodies above this are received into their own buffer
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 Buffer = bytes | bytearray | memoryview | pickle.PickleBuffer
 
@@ -120,10 +121,10 @@ class FrameReader:
         self._big_pos = 0
         self._big_meta: tuple[int, int, int, tuple[int, ...]] | None = None
 
-    def recv_once(self, sock: socket.socket) -> bool:
+    def recv_once(self, sock: socket.socket, flags: int = 0) -> bool:
         """Read once from ``sock``. Returns False at EOF. May raise BlockingIOError."""
         if self._big is not None:
-            n = sock.recv_into(memoryview(self._big)[self._big_pos :])
+            n = sock.recv_into(memoryview(self._big)[self._big_pos :], 0, flags)
             if n == 0:
                 return False
             self._big_pos += n
@@ -132,7 +133,7 @@ class FrameReader:
         if scratch is None:
             # one reusable receive buffer: recvmsg(n) would allocate n bytes on every call
             scratch = self._scratch = memoryview(bytearray(_RECV_CHUNK))
-        nbytes, anc, _flags, _addr = sock.recvmsg_into([scratch], _ANC_SIZE)
+        nbytes, anc, _flags, _addr = sock.recvmsg_into([scratch], _ANC_SIZE, flags)
         data = scratch[:nbytes]
         for level, typ, cdata in anc:
             if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
@@ -302,7 +303,15 @@ class AsyncConn:
         on_eof: Callable[[], None],
         want_write: Callable[[AsyncConn], None],
     ) -> None:
-        sock.setblocking(False)
+        # The socket stays in blocking mode: the hub and writers never block because they pass
+        # MSG_DONTWAIT, while a listener thread can wait in one plain receive (one syscall per
+        # message instead of poll + receive). SO_RCVTIMEO bounds that wait so a listener still
+        # notices, within a quarter second, a peer that vanished without an EOF.
+        sock.setblocking(True)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 250_000))
+        except OSError:
+            pass
         self.sock = sock
         self.fileno = sock.fileno()
         self.reader = FrameReader()
@@ -361,7 +370,7 @@ class AsyncConn:
                 if len(batch) >= 256:
                     break
             try:
-                sent = self.sock.sendmsg(batch, _fd_anc(fds))
+                sent = self.sock.sendmsg(batch, _fd_anc(fds), _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -405,7 +414,7 @@ class AsyncConn:
         frames: list[Frame] = []
         while not self.eof:
             try:
-                alive = self.reader.recv_once(self.sock)
+                alive = self.reader.recv_once(self.sock, _DONTWAIT)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
@@ -426,12 +435,13 @@ class AsyncConn:
         except (ValueError, OSError):
             return False
 
-    def read_once(self) -> None:
+    def read_once(self, block: bool = False) -> None:
         """One receive and dispatch (caller holds ``read_lock``): a listener that needs one
-        message should not pay for a second, empty, receive."""
+        message should not pay for a second, empty, receive. With ``block`` it waits in the
+        receive itself (at most the socket's SO_RCVTIMEO)."""
         try:
-            alive = self.reader.recv_once(self.sock)
-        except (BlockingIOError, InterruptedError):
+            alive = self.reader.recv_once(self.sock, 0 if block else _DONTWAIT)
+        except (BlockingIOError, InterruptedError, TimeoutError):
             return
         except OSError:
             alive = False
