@@ -123,6 +123,21 @@ def boot(conn: BlockingConn, frame: Frame, expected_ppid: int) -> int:
     return entry(conn, payload, header)
 
 
+def route_std(sink: Any, capture: bool) -> None:
+    """Kernel mode: stdout/stderr go to ``sink`` (events to the parent). Script mode: they
+    stay the inherited terminal, line-buffered so that lines keep their order with the
+    parent's."""
+    if capture:
+        sys.stdout = _CaptureStream(sink, "stdout")
+        sys.stderr = _CaptureStream(sink, "stderr")
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+        except Exception:
+            pass
+
+
 def _flush_std() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -685,16 +700,9 @@ def run_process(conn: BlockingConn, proc: Any, header: dict[str, Any]) -> int:
     rt = ChildRuntime(conn, header)
     proc._sk = rt
     proc.error = None
+    route_std(rt, rt.capture)
     if rt.capture:
-        sys.stdout = _CaptureStream(rt, "stdout")
-        sys.stderr = _CaptureStream(rt, "stderr")
         rt.start_flusher()
-    else:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-            except Exception:
-                pass
     rt.set_state("running")
     # @autoreconnect: reopen shipped connections first; a failure fails the process
     outcome = _reconnect_or_none(proc) or run_lifecycle(proc, rt)

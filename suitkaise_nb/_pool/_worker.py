@@ -16,13 +16,12 @@ import mmap
 import os
 import pickle
 import signal
-import sys
 import time
 import traceback
 from typing import Any
 
 from .._engine import _barriers, _serial
-from .._engine._child import ChildRuntime, _CaptureStream, _flush_std
+from .._engine._child import ChildRuntime, _flush_std, route_std
 from .._engine._wire import BlockingConn
 from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS
 from ._remote import EXC_RECIPE, short_repr
@@ -297,14 +296,5 @@ def worker_main(conn: BlockingConn, payload: Any, header: dict[str, Any]) -> int
             shm = mmap.mmap(fd, 4096)
         finally:
             os.close(fd)
-    if header.get("capture"):
-        fwd: Any = _OutputForwarder(conn)
-        sys.stdout = _CaptureStream(fwd, "stdout")
-        sys.stderr = _CaptureStream(fwd, "stderr")
-    else:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-            except Exception:
-                pass
+    route_std(_OutputForwarder(conn), bool(header.get("capture")))
     return _Worker(conn, shm).loop()
