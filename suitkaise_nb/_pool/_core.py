@@ -720,6 +720,7 @@ class PoolCore:
         from ._dask import DaskSlot
 
         self.model.backend = "dask"
+        self.client = client
         for i in range(self.size):
             slot = DaskSlot(self, client, i + 1)
             self.slots.append(slot)

@@ -299,6 +299,32 @@ class Pool(_MapMethods):
             s.pid: s.current_items for s in list(self._core.slots) if hasattr(s, "current_items")
         }
 
+    def _cluster_workers(self) -> tuple[tuple[str, int, int, float, float], ...]:
+        """On Dask: (address, threads, our tasks there, cpu %, memory MB) per cluster worker,
+        as the scheduler reports them (for the views)."""
+        client = getattr(self._core, "client", None)
+        if client is None or self._core.closed:
+            return ()
+        try:
+            processing = client.processing()
+            workers = client.scheduler_info()["workers"]
+        except Exception:
+            return ()
+        rows = []
+        for addr, w in sorted(workers.items()):
+            ours = sum(1 for key in processing.get(addr, ()) if str(key).startswith("sknb-"))
+            metrics = w.get("metrics", {})
+            rows.append(
+                (
+                    addr,
+                    int(w.get("nthreads", 0)),
+                    ours,
+                    float(metrics.get("cpu", 0.0)),
+                    float(metrics.get("memory", 0)) / 1e6,
+                )
+            )
+        return tuple(rows)
+
     def close(self, timeout: float | None = None) -> None:
         """Wait for running calls to finish, then stop the workers."""
         self._core.close(timeout)

@@ -202,7 +202,15 @@ def pool_html(s: PoolSnap) -> str:
             [str(w.pid), w.state + (f" on item {w.item}" if w.item is not None else ""), w.done]
             for w in s.workers
         ]
-        parts.append(_table(("pid", "state", "items done"), rows, "sknb-workers"))
+        first = "slot" if s.backend == "dask" else "pid"
+        parts.append(_table((first, "state", "items done"), rows, "sknb-workers"))
+    if s.cluster:
+        rows = [
+            [_esc(a), str(t), str(n), f"{cpu:.0f} %", f"{mem:,.0f} MB"]
+            for a, t, n, cpu, mem in s.cluster
+        ]
+        header = ("dask worker", "threads", "our tasks", "cpu", "memory")
+        parts.append(_table(header, rows, "sknb-cluster"))
     if s.error:
         parts.append(
             '<details class="sknb-error"><summary style="color:#d62728">error</summary>'

@@ -179,9 +179,14 @@ class PoolSnap:
     workers: tuple[WorkerSnap, ...]
     errors: tuple[str, ...]
     durations: tuple[float, ...]
+    cluster: tuple[tuple[str, int, int, float, float], ...] = ()  # Dask workers (scheduler)
 
 
-def pool_snapshot(model: Any, current_items: dict[int, Any] | None = None) -> PoolSnap:
+def pool_snapshot(
+    model: Any,
+    current_items: dict[int, Any] | None = None,
+    cluster: tuple[tuple[str, int, int, float, float], ...] = (),
+) -> PoolSnap:
     call = model.current
     workers = []
     for pid, w in sorted(model.workers.items()):
@@ -207,6 +212,7 @@ def pool_snapshot(model: Any, current_items: dict[int, Any] | None = None) -> Po
         workers=tuple(workers),
         errors=tuple(f"{type(e).__name__}: {e}" for e in model.errors[-5:]),
         durations=tuple(model.durations[-RECENT:]),
+        cluster=cluster,
     )
 
 

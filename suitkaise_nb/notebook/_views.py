@@ -214,6 +214,8 @@ class PoolView(View):
 
     def __init__(self, model: Any, pool: Any) -> None:
         super().__init__()
+        self._cluster: tuple[tuple[str, int, int, float, float], ...] = ()
+        self._cluster_at = 0.0
         self.model = model
         self.pool_ref = weakref.ref(pool) if pool is not None else None
         self.html = W.HTML()
@@ -241,7 +243,11 @@ class PoolView(View):
     def render(self) -> tuple[str, str]:
         pool = self.pool_ref() if self.pool_ref is not None else None
         current = pool._current_items() if pool is not None else None
-        snap = pool_snapshot(self.model, current)
+        now = time.monotonic()
+        if pool is not None and self.model.backend == "dask" and now - self._cluster_at >= 1.0:
+            self._cluster = pool._cluster_workers()  # asks the scheduler: at most once a second
+            self._cluster_at = now
+        snap = pool_snapshot(self.model, current, self._cluster)
         self._snap = snap
         return R.pool_html(snap), R.pool_text(snap)
 

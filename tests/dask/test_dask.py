@@ -546,3 +546,24 @@ def test_share_on_another_machine_gives_a_clear_error(pool: Pool):
         assert old.total == 1
     finally:
         share.exit()
+
+
+def test_pool_view_shows_the_cluster_workers_from_the_scheduler(pool: Pool, client: Any):
+    from suitkaise_nb.notebook import _render
+    from suitkaise_nb.notebook._snapshot import pool_snapshot
+
+    fut = pool.map.background()(fns.slow_square, [2, 3])
+    deadline = time.monotonic() + 10
+    busy = ()
+    while time.monotonic() < deadline:
+        busy = pool._cluster_workers()
+        if sum(n for _, _, n, _, _ in busy) >= 1:
+            break
+        time.sleep(0.05)
+    assert fut.result(30) == [4, 9]
+    addresses = sorted(client.scheduler_info()["workers"])
+    assert [row[0] for row in busy] == addresses  # every cluster worker, as the scheduler sees it
+    assert all(threads == 1 for _, threads, _, _, _ in busy)
+    assert sum(n for _, _, n, _, _ in busy) >= 1  # our tasks were seen running there
+    html = _render.pool_html(pool_snapshot(pool.model, None, pool._cluster_workers()))
+    assert "sknb-cluster" in html and addresses[0] in html and "dask worker" in html
