@@ -46,7 +46,6 @@ class Hub:
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._ident: int | None = None
-        self._stopping = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="suitkaise_nb-hub", daemon=True)
@@ -140,9 +139,6 @@ class Hub:
         if refresh is not None:
             self.call_soon(refresh)
 
-    def remove_conn(self, conn: AsyncConn) -> None:
-        self.call_soon(self.unwatch, conn.sock)
-
     # -- loop --------------------------------------------------------------------------------
     def _safe(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:
@@ -155,7 +151,7 @@ class Hub:
         sel = self._sel
         calls = self._calls
         timers = self._timers
-        while not self._stopping:
+        while True:
             timeout = None
             if timers:
                 timeout = max(0.0, timers[0][0] - time.monotonic())

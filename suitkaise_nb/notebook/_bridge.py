@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -43,7 +42,6 @@ class Bridge:
         self.extra_views: list[Any] = []  # timers and dashboards shown by the user
         self.pool_cells: dict[int, str | None] = {}
         self._thread: threading.Thread | None = None
-        self._wake = threading.Event()
         self.view_cells: dict[int, str | None] = {}  # id(view) -> cell that showed it
         shell.events.register("post_run_cell", self._post_run_cell)
 
@@ -225,6 +223,3 @@ class Bridge:
                             self.views.pop(key, None)
                         elif view in self.extra_views:
                             self.extra_views.remove(view)
-
-
-_bridges: weakref.WeakValueDictionary[int, Bridge] = weakref.WeakValueDictionary()
