@@ -302,8 +302,7 @@ class ChildRuntime:
         if self.conn is None:
             raise ProcessError("tell() is only available in a process started with start()")
         _barriers.settle()  # whoever reads the message must see the Share writes before it
-        with _serial.collecting_fds() as fds:
-            data, bufs = _serial.dumps(obj, what="the message")
+        data, bufs, fds = _serial.dumps_with_fds(obj, "the message")
         if self.out or self.state:
             self.flush()  # keep printed output and state ahead of the message, in order
         try:
@@ -323,11 +322,24 @@ class ChildRuntime:
                 self.flush()
             else:
                 self.start_flusher()  # the rest goes out within a few intervals if we block
-        deadline = None if timeout is None else _perf() + timeout
+        conn = self.conn
+        if timeout is None:  # the hot path: one blocking receive per message
+            while True:
+                try:
+                    f = conn.recv()
+                except EOFError:
+                    os._exit(1)
+                if f is not None and f.kind == K_TELL:  # the inbox is empty: order holds
+                    return _serial.loads(f.main, f.buffers, f.fds)
+                if f is not None:
+                    self._dispatch(f)
+                    if f.kind == K_STOP:
+                        return None
+        deadline = _perf() + timeout
         while True:
-            left = None if deadline is None else max(0.0, deadline - _perf())
+            left = max(0.0, deadline - _perf())
             try:
-                f = self.conn.recv(left)
+                f = conn.recv(left)
             except EOFError:
                 os._exit(1)
             if f is None:

@@ -56,8 +56,7 @@ class _End:
         if not self._can_send:
             raise PipeEndpointError(f"this is a one-way pipe: the {self._role} can only receive")
         conn = self._live()
-        with _serial.collecting_fds() as fds:
-            data, bufs = _serial.dumps(obj, what="the pipe message")
+        data, bufs, fds = _serial.dumps_with_fds(obj, "the pipe message")
         try:
             conn.send(_K_DATA, data, bufs, fds)
         except OSError as exc:

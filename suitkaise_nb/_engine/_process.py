@@ -167,6 +167,7 @@ class _ParentHandle:
         self.ended = threading.Event()
         self.cond = threading.Condition(threading.Lock())
         self.inbox: deque[Any] = deque()
+        self.waiting = 0  # listeners waiting on ``cond`` for the inbox
         self.outcome: tuple[str, Any, ProcessError | None] | None = None
         self.killed = False
         self.stop_sent = False
@@ -183,9 +184,10 @@ class _ParentHandle:
                     msg = _serial.loads(f.main, f.buffers, f.fds)
                 except Exception as exc:
                     msg = ProcessError(f"a message from the child could not be read: {exc!r}")
-                with self.cond:
-                    self.inbox.append(msg)
-                    self.cond.notify()
+                self.inbox.append(msg)
+                if self.waiting:  # a listener sleeps on the condition (it counted itself first)
+                    with self.cond:
+                        self.cond.notify()
                 if _events.has_observers("process_message"):
                     _events.emit(
                         "process_message",
@@ -556,14 +558,13 @@ class Skprocess:
 
     def tell(self, obj: Any) -> None:
         """Send ``obj`` to the other side (parent → child or child → parent); never blocks."""
-        rt = self._child
-        if rt is not None:
-            rt.tell(obj)
+        sk = self.__dict__.get("_sk")
+        if type(sk) is ChildRuntime:
+            sk.tell(obj)
             return
-        h = self._require_handle("tell")
+        h = sk if type(sk) is _ParentHandle else self._require_handle("tell")
         _barriers.settle()
-        with _serial.collecting_fds() as fds:
-            data, bufs = _serial.dumps(obj, what="the message")
+        data, bufs, fds = _serial.dumps_with_fds(obj, "the message")
         h.send(K_TELL, data, bufs, fds)
         if _events.has_observers("process_message"):
             _events.emit(
@@ -581,11 +582,11 @@ class Skprocess:
         if _deadline is not None:
             left = remaining(_deadline)
             timeout = left if timeout is None else min(timeout, left or 0.0)
-        rt = self._child
-        if rt is not None:
-            msg = rt.listen(timeout)
+        sk = self.__dict__.get("_sk")
+        if type(sk) is ChildRuntime:
+            msg = sk.listen(timeout)
         else:
-            h = self._require_handle("listen")
+            h = sk if type(sk) is _ParentHandle else self._require_handle("listen")
             msg = _listen_parent(h, timeout)
         if msg is None and _deadline is not None and remaining(_deadline) == 0:
             raise DeadlineExpired()
@@ -608,8 +609,24 @@ class Skprocess:
 
 def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
     """Wait for a message; the waiting thread reads the child's socket itself when it can."""
-    deadline = None if timeout is None else time.monotonic() + timeout
+    inbox = h.inbox
     conn = h.conn
+    if inbox:
+        try:
+            return inbox.popleft()
+        except IndexError:  # another listener took it
+            pass
+    elif timeout is None and conn is not None and conn.read_lock.acquire(False):
+        # the hot path (a listen() loop): this thread reads the socket itself, one blocking
+        # receive per message; anything unusual falls through to the general loop below
+        try:
+            while not inbox and not conn.eof and not conn.closed and not h.ended.is_set():
+                conn.read_once(block=True)
+            if inbox:
+                return inbox.popleft()
+        finally:
+            conn.release_reader()
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         with h.cond:
             if h.inbox:
@@ -622,8 +639,12 @@ def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
         if conn.eof or conn.closed or not conn.read_lock.acquire(False):
             # someone else reads: wait to be notified (short slices, in case they stop)
             with h.cond:
-                if not h.inbox and not h.ended.is_set():
-                    h.cond.wait(0.05 if left is None else min(left, 0.05))
+                h.waiting += 1
+                try:
+                    if not h.inbox and not h.ended.is_set():
+                        h.cond.wait(0.05 if left is None else min(left, 0.05))
+                finally:
+                    h.waiting -= 1
             continue
         try:
             while True:

@@ -204,7 +204,10 @@ def dumps(obj: Any, *, what: str = "object") -> Dumped:
     """
     buffers: list[pickle.PickleBuffer] = []
     try:
-        data = _plain_dumps(obj, buffers)
+        if _EXTRA_REDUCERS.get() is None:
+            data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+        else:
+            data = _plain_dumps(obj, buffers)
         if _MAIN_MARK not in data:
             return data, buffers
     except ShippingError:
@@ -221,6 +224,18 @@ def dumps(obj: Any, *, what: str = "object") -> Dumped:
         if _is_endpoint_error(exc):
             raise
         raise explain_unshippable(obj, what, exc) from exc
+
+
+def dumps_with_fds(obj: Any, what: str) -> tuple[bytes, list[pickle.PickleBuffer], list[int]]:
+    """:func:`dumps` inside :func:`collecting_fds`, for message paths (tell, pipes, Share):
+    returns the pickle, its buffers and the descriptors to send with them."""
+    sink: list[int] = []
+    token = _FD_SINK.set(sink)
+    try:
+        data, buffers = dumps(obj, what=what)
+    finally:
+        _FD_SINK.reset(token)
+    return data, buffers, sink
 
 
 def dumps_bytes(obj: Any, *, what: str = "object") -> bytes:

@@ -38,6 +38,7 @@ _ANC_SIZE = socket.CMSG_SPACE(_ANC_FDS * array.array("i").itemsize)
 _RECV_CHUNK = 1 << 18
 _BIG = 1 << 16  # bodies above this are received into their own buffer
 _DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_SMALL = 4096  # frames up to this size are sent as one bytes object
 
 Buffer = bytes | bytearray | memoryview | pickle.PickleBuffer
 
@@ -57,7 +58,7 @@ def encode(kind: int, main: Buffer, buffers: Sequence[Buffer] = (), nfds: int = 
     """Return the parts of one frame, ready for ``sendmsg`` (no copy of main or buffers)."""
     n = _nbytes(main)
     if not buffers:
-        if n <= 4096:  # small: one contiguous bytes object is the cheapest to send
+        if n <= _SMALL:  # small: one contiguous bytes object is the cheapest to send
             return [_pack_head(kind, nfds, 0, n) + main]
         return [_pack_head(kind, nfds, 0, n), main]
     lens = [memoryview(b).nbytes for b in buffers]
@@ -70,6 +71,8 @@ def encode(kind: int, main: Buffer, buffers: Sequence[Buffer] = (), nfds: int = 
 
 
 _pack_head = HEADER.pack
+_unpack_head = HEADER.unpack_from
+_HEAD = HEADER.size
 
 
 def _fd_anc(fds: Sequence[int]) -> list[tuple[int, int, bytes]]:
@@ -135,11 +138,8 @@ class FrameReader:
             scratch = self._scratch = memoryview(bytearray(_RECV_CHUNK))
         nbytes, anc, _flags, _addr = sock.recvmsg_into([scratch], _ANC_SIZE, flags)
         data = scratch[:nbytes]
-        for level, typ, cdata in anc:
-            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                fds = array.array("i")
-                fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
-                self._fds.extend(fds)
+        if anc:
+            self._take_anc(anc)
         if not nbytes:
             return False
         if self._pos == len(self._buf):
@@ -148,6 +148,36 @@ class FrameReader:
         else:
             self._buf += data
         return True
+
+    def read(self, sock: socket.socket, flags: int = 0) -> list[Frame] | None:
+        """Read once and return the complete frames (None at EOF). May raise BlockingIOError.
+
+        The usual message is one small frame arriving whole into an empty reader: it is cut
+        straight out of the receive buffer."""
+        if self._big is not None or self._pos != len(self._buf):
+            return self.frames() if self.recv_once(sock, flags) else None
+        scratch = self._scratch
+        if scratch is None:
+            scratch = self._scratch = memoryview(bytearray(_RECV_CHUNK))
+        nbytes, anc, _flags, _addr = sock.recvmsg_into([scratch], _ANC_SIZE, flags)
+        if anc:
+            self._take_anc(anc)
+        if not nbytes:
+            return None
+        if nbytes >= _HEAD and not anc:
+            kind, nfds, nbuf, main_len = _unpack_head(scratch)
+            if main_len + _HEAD == nbytes and not nbuf and not nfds:
+                return [Frame(kind, bytes(scratch[_HEAD:nbytes]), [], [])]
+        self._buf = bytearray(scratch[:nbytes])
+        self._pos = 0
+        return self.frames()
+
+    def _take_anc(self, anc: list[tuple[int, int, bytes]]) -> None:
+        for level, typ, cdata in anc:
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fds = array.array("i")
+                fds.frombytes(cdata[: len(cdata) - (len(cdata) % fds.itemsize)])
+                self._fds.extend(fds)
 
     def frames(self) -> list[Frame]:
         """Every complete frame parsed so far."""
@@ -174,7 +204,7 @@ class FrameReader:
                     break
                 main = bytes(buf[start : start + body])
                 self._pos = start + body
-                out.append(Frame(kind, main, [], self._take_fds(nfds)))
+                out.append(Frame(kind, main, [], self._take_fds(nfds) if nfds else []))
                 continue
             # a large body, or one with out-of-band buffers: give it its own bytearray
             target = bytearray(body)
@@ -225,6 +255,14 @@ class BlockingConn:
     def send(
         self, kind: int, main: Buffer, buffers: Sequence[Buffer] = (), fds: Sequence[int] = ()
     ) -> None:
+        if not buffers and not fds and type(main) is bytes and len(main) <= _SMALL:
+            # the common message: one contiguous frame, one send
+            frame = _pack_head(kind, 0, 0, len(main)) + main
+            with self.wlock:
+                sent = self.sock.send(frame)
+                if sent != len(frame):
+                    send_parts(self.sock, [memoryview(frame)[sent:]])
+            return
         parts = encode(kind, main, buffers, len(fds))
         try:
             with self.wlock:
@@ -242,11 +280,14 @@ class BlockingConn:
                 left = deadline - _monotonic()
                 if left <= 0 or not _wait_readable(self.sock, left):
                     return None
-            if not self.reader.recv_once(self.sock):
+            frames = self.reader.read(self.sock)
+            if frames is None:
                 raise EOFError("the other end of the channel closed")
-            self._ready.extend(self.reader.frames())
-            if self._ready:
-                return self._ready.popleft()
+            if frames:
+                first = frames[0]
+                if len(frames) > 1:
+                    self._ready.extend(frames[1:])
+                return first
 
     def poll_frames(self) -> list[Frame]:
         """Every frame already available, without blocking."""
@@ -334,6 +375,9 @@ class AsyncConn:
     def send(
         self, kind: int, main: Buffer, buffers: Sequence[Buffer] = (), fds: Sequence[int] = ()
     ) -> None:
+        if not buffers and not fds and type(main) is bytes and len(main) <= _SMALL:
+            self._send_small(_pack_head(kind, 0, 0, len(main)) + main)
+            return
         parts = encode(kind, main, buffers, len(fds))
         views = [memoryview(p).cast("B") for p in parts]
         with self._lock:
@@ -349,6 +393,27 @@ class AsyncConn:
             pending = bool(self._out)
         if pending:
             self._want_write(self)
+
+    def _send_small(self, frame: bytes) -> None:
+        """One small frame: written at once when nothing is queued (the usual case)."""
+        with self._lock:
+            if self.closed:
+                raise BrokenPipeError("the channel is closed")
+            if not self._out:
+                try:
+                    sent = self.sock.send(frame, _DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError as exc:
+                    if exc.errno in _GONE:
+                        return  # the peer is gone: its exit report tells the rest
+                    raise
+                if sent == len(frame):
+                    return
+                self._out.append((memoryview(frame)[sent:], ()))
+            else:
+                self._out.append((memoryview(frame), ()))
+        self._want_write(self)
 
     def flush(self) -> bool:
         """Write what can be written; True when nothing is left queued."""
@@ -374,7 +439,7 @@ class AsyncConn:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
-                if exc.errno in (errno.EPIPE, errno.ECONNRESET, errno.EBADF):
+                if exc.errno in _GONE:
                     for _, vfds in out:
                         _close_all(vfds)
                     out.clear()
@@ -440,17 +505,18 @@ class AsyncConn:
         message should not pay for a second, empty, receive. With ``block`` it waits in the
         receive itself (at most the socket's SO_RCVTIMEO)."""
         try:
-            alive = self.reader.recv_once(self.sock, 0 if block else _DONTWAIT)
+            frames = self.reader.read(self.sock, 0 if block else _DONTWAIT)
         except (BlockingIOError, InterruptedError, TimeoutError):
             return
         except OSError:
-            alive = False
-        frames = self.reader.frames()
-        if not alive:
-            self.eof = True
+            frames = None
         if frames:
             self.on_frames(frames)
-        if self.eof:
+        elif frames is None:
+            self.eof = True
+            leftover = self.reader.frames()
+            if leftover:
+                self.on_frames(leftover)
             self.on_eof()
 
     def release_reader(self) -> None:
@@ -472,6 +538,9 @@ class AsyncConn:
             self.sock.close()
         except OSError:
             pass
+
+
+_GONE = (errno.EPIPE, errno.ECONNRESET, errno.EBADF)
 
 
 def _close_all(fds: Sequence[int]) -> None:

@@ -250,14 +250,19 @@ class _Link:
 
 
 _MAX_UNACKED = 512
-_unsettled: weakref.WeakSet[_Link] = weakref.WeakSet()
+# links with writes in flight; held strongly until settled (they are few, and an empty set
+# makes the barrier, run at every tell/start/pool call, one truth test)
+_unsettled: set[_Link] = set()
 
 
 def settle_all() -> None:
     """The barrier registered with the engine: every link of this process is settled."""
+    if not _unsettled:
+        return
+    pid = os.getpid()
     for link in list(_unsettled):
         link.drain()
-        if not link.unacked:
+        if not link.unacked or link.pid != pid:
             _unsettled.discard(link)
 
 
