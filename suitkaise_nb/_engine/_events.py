@@ -63,7 +63,7 @@ HOOKS = (
 
 _lock = threading.Lock()
 # hook name -> tuple of bound hook methods (replaced, never mutated: readers need no lock)
-_by_hook: dict[str, tuple[Any, ...]] = {}
+by_hook: dict[str, tuple[Any, ...]] = {}
 _observers: list[Any] = []
 
 
@@ -90,8 +90,8 @@ def _rebuild() -> None:
             fn = getattr(obs, hook, None)
             if callable(fn):
                 table.setdefault(hook, []).append(fn)
-    global _by_hook
-    _by_hook = {k: tuple(v) for k, v in table.items()}
+    global by_hook
+    by_hook = {k: tuple(v) for k, v in table.items()}
 
 
 def subscribe(observer: Any) -> Subscription:
@@ -122,12 +122,12 @@ def observers() -> list[Any]:
 
 
 def has_observers(hook: str) -> bool:
-    return hook in _by_hook
+    return hook in by_hook
 
 
 def emit(hook: str, event: Any) -> None:
     """Deliver ``event`` to every observer of ``hook``; drop observers that raise."""
-    fns = _by_hook.get(hook)
+    fns = by_hook.get(hook)
     if not fns:
         return
     for fn in fns:

@@ -188,7 +188,7 @@ class _ParentHandle:
                 if self.waiting:  # a listener sleeps on the condition (it counted itself first)
                     with self.cond:
                         self.cond.notify()
-                if _events.has_observers("process_message"):
+                if "process_message" in _events.by_hook:
                     _events.emit(
                         "process_message",
                         _events.ProcessMessage(model, "from_child", msg, time.time()),
@@ -317,11 +317,16 @@ class _ParentHandle:
 
     # -- any thread --------------------------------------------------------------------------
     def send(self, kind: int, data: bytes, bufs: Any = (), fds: Any = ()) -> None:
-        if self.conn is None or self.ended.is_set():
+        conn = self.conn
+        if conn is None or conn.closed:  # closed once the end is settled
             raise ProcessError(f"{self.model.name} is {self.model.state.value}; cannot send to it")
         try:
-            self.conn.send(kind, data, bufs, fds)
+            conn.send(kind, data, bufs, fds)
         except OSError as exc:
+            if conn.closed:
+                raise ProcessError(
+                    f"{self.model.name} is {self.model.state.value}; cannot send to it"
+                ) from None
             raise ProcessError(f"{self.model.name} cannot be reached: {exc}") from exc
 
     def signal(self, sig: int) -> None:
@@ -566,7 +571,7 @@ class Skprocess:
         _barriers.settle()
         data, bufs, fds = _serial.dumps_with_fds(obj, "the message")
         h.send(K_TELL, data, bufs, fds)
-        if _events.has_observers("process_message"):
+        if "process_message" in _events.by_hook:
             _events.emit(
                 "process_message", _events.ProcessMessage(h.model, "to_child", obj, time.time())
             )
@@ -620,8 +625,10 @@ def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
         # the hot path (a listen() loop): this thread reads the socket itself, one blocking
         # receive per message; anything unusual falls through to the general loop below
         try:
-            while not inbox and not conn.eof and not conn.closed and not h.ended.is_set():
+            while not inbox and not conn.eof and not conn.closed:
                 conn.read_once(block=True)
+                if not inbox and h.ended.is_set():
+                    break
             if inbox:
                 return inbox.popleft()
         finally:

@@ -232,6 +232,15 @@ def dumps_with_fds(obj: Any, what: str) -> tuple[bytes, list[pickle.PickleBuffer
     sink: list[int] = []
     token = _FD_SINK.set(sink)
     try:
+        if _EXTRA_REDUCERS.get() is None:  # the usual message: plain data, one pickle call
+            buffers: list[pickle.PickleBuffer] = []
+            try:
+                data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+            except Exception:
+                data = b""  # let dumps() find the way (by value) or explain the failure
+            if data and _MAIN_MARK not in data:
+                return data, buffers, sink
+            del sink[:]
         data, buffers = dumps(obj, what=what)
     finally:
         _FD_SINK.reset(token)
