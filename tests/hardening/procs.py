@@ -87,3 +87,53 @@ def big_item_size(item: Any) -> tuple[int, int]:
     if isinstance(item, np.ndarray):
         return (item.nbytes, int(item.view(np.uint8)[0]))
     return (len(item), item[0])
+
+
+def _refuse_to_load(why: str) -> Any:
+    raise ValueError(f"this object refuses to be rebuilt: {why}")
+
+
+class LoadFails:
+    """Pickles fine, but raises when it is rebuilt on the other side."""
+
+    def __reduce__(self) -> Any:
+        return (_refuse_to_load, ("LoadFails",))
+
+
+class DumpFails:
+    """Raises from ``__reduce__`` (a bug in the user's pickling code)."""
+
+    def __reduce__(self) -> Any:
+        raise RuntimeError("DumpFails cannot be pickled")
+
+
+class SendsUnloadable(Skprocess):
+    """Tells the parent a message that cannot be rebuilt there, then ``"after"``."""
+
+    def __init__(self) -> None:
+        self.process_config.runs = 1
+
+    def __run__(self) -> None:
+        self.tell(LoadFails())
+        self.tell("after")
+
+    def __result__(self) -> str:
+        return "done"
+
+
+class ConfigProbe(Skprocess):
+    """Applies ``settings`` ({"runs": 3, "timeouts.run": 2.0, ...}) to its process_config in
+    ``__init__``; returns the config the child saw and the runs it completed."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        for name, value in settings.items():
+            if name.startswith("timeouts."):
+                setattr(self.process_config.timeouts, name.split(".", 1)[1], value)
+            else:
+                setattr(self.process_config, name, value)
+
+    def __run__(self) -> None:
+        time.sleep(0.001)
+
+    def __result__(self) -> tuple[str, int]:
+        return (repr(self.process_config), self._current_run)
