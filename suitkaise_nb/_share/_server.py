@@ -14,7 +14,7 @@ import hmac
 import operator
 import os
 import pickle
-import selectors
+import select
 import signal
 import socket
 import time
@@ -22,7 +22,7 @@ import traceback
 from typing import Any
 
 from .._engine import _serial
-from .._engine._wire import BlockingConn, FrameReader, encode, send_parts
+from .._engine._wire import BlockingConn, FrameReader, Spin, encode, send_parts
 from .._pool._remote import short_repr
 from ._protocol import (
     K_ERR,
@@ -38,6 +38,7 @@ from ._protocol import (
 )
 
 _MUTATING = {"set", "del", "aug", "call", "setitem", "delitem", "augitem", "clear"}
+_NONE = pickle.dumps(None, protocol=5)
 
 
 class _Missing(AttributeError):
@@ -63,7 +64,8 @@ class Server:
         self.root: dict[str, Any] = payload["state"]
         self.key: bytes = payload["authkey"]
         self.path: str = payload["path"]
-        self.sel = selectors.DefaultSelector()
+        self.poller = select.epoll()
+        self.by_fd: dict[int, Any] = {}  # fd -> "listener", "parent" or a _Client
         self.clients: dict[int, _Client] = {}
         self.next_id = 1
         self.ops = 0
@@ -176,6 +178,26 @@ class Server:
             return False
 
     def handle(self, client: _Client, f: Any) -> None:
+        if f.kind == K_REQ and client.authed and not f.buffers and not f.fds:
+            # the usual request: plain data in, and most often None (a write) out
+            try:
+                op, path, args = pickle.loads(f.main)
+                value = self.execute(op, path, args)
+                if value is None:
+                    data, bufs = _NONE, []
+                else:
+                    data, bufs = _serial.dumps(value, what="the value read from the Share")
+            except BaseException as exc:
+                self.reply_error(client, exc)
+                return
+            self.ops += 1
+            client.ops += 1
+            if op in _MUTATING and path:
+                self.changed.add(path[0])
+            elif op == "clear":
+                self.changed.add("*")
+            self.reply(client, K_OK, data, bufs)
+            return
         if not client.authed:
             expected = hmac.new(self.key, client.nonce, hashlib.sha256).digest()
             if f.kind == K_HELLO and hmac.compare_digest(bytes(f.main), expected):
@@ -191,13 +213,7 @@ class Server:
             value = self.execute(op, path, args)
             data, bufs = _serial.dumps(value, what="the value read from the Share")
         except BaseException as exc:  # the server keeps running whatever a method does
-            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            try:
-                blob: bytes | None = _serial.dumps_bytes(exc)
-            except Exception:
-                blob = None
-            payload = (type(exc).__module__, type(exc).__qualname__, str(exc), tb, blob)
-            self.reply(client, K_ERR, pickle.dumps(payload))
+            self.reply_error(client, exc)
             return
         self.ops += 1
         client.ops += 1
@@ -207,12 +223,24 @@ class Server:
             self.changed.add("*")
         self.reply(client, K_OK, data, bufs)
 
+    def reply_error(self, client: _Client, exc: BaseException) -> None:
+        """Answer with the error and its server-side traceback (the server keeps running)."""
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        try:
+            blob: bytes | None = _serial.dumps_bytes(exc)
+        except Exception:
+            blob = None
+        payload = (type(exc).__module__, type(exc).__qualname__, str(exc), tb, blob)
+        self.reply(client, K_ERR, pickle.dumps(payload))
+
     def drop(self, client: _Client) -> None:
         self.clients.pop(client.id, None)
-        try:
-            self.sel.unregister(client.sock)
-        except (KeyError, ValueError):
-            pass
+        fd = client.sock.fileno()
+        if self.by_fd.pop(fd, None) is not None:
+            try:
+                self.poller.unregister(fd)
+            except OSError:
+                pass
         client.sock.close()
 
     def push_stats(self, force: bool = False) -> None:
@@ -267,13 +295,32 @@ class Server:
         os.chmod(self.path, 0o600)
         listener.listen(128)
         listener.setblocking(False)
-        self.sel.register(listener, selectors.EVENT_READ, "listener")
-        self.sel.register(self.parent.sock, selectors.EVENT_READ, "parent")
+        self.watch(listener.fileno(), "listener")
+        self.watch(self.parent.sock.fileno(), "parent")
         self.parent.send(K_READY, pickle.dumps(os.getpid()))
+        poll = self.poller.poll
+        spin = Spin()
         try:
             while True:
-                for key, _ in self.sel.select(0.1 if self.changed else None):
-                    tag = key.data
+                by_fd = self.by_fd
+                events = poll(0)
+                if not events:
+                    # clients usually send again within microseconds: stay awake a little
+                    budget = spin.budget()
+                    if budget:
+                        end = time.perf_counter() + budget
+                        while not events and time.perf_counter() < end:
+                            events = poll(0)
+                        if events:
+                            spin.misses = 0
+                        else:
+                            spin.missed()
+                    if not events:
+                        events = poll(0.1 if self.changed else -1)
+                for fd, _ in events:
+                    tag = by_fd.get(fd)
+                    if tag is None:
+                        continue  # dropped earlier in this round
                     if tag == "listener":
                         self.accept(listener)
                     elif tag == "parent":
@@ -289,6 +336,10 @@ class Server:
             except OSError:
                 pass
 
+    def watch(self, fd: int, tag: Any) -> None:
+        self.by_fd[fd] = tag
+        self.poller.register(fd, select.EPOLLIN)
+
     def accept(self, listener: socket.socket) -> None:
         while True:
             try:
@@ -299,7 +350,7 @@ class Server:
             client = _Client(sock, self.next_id)
             self.next_id += 1
             self.clients[client.id] = client
-            self.sel.register(sock, selectors.EVENT_READ, client)
+            self.watch(sock.fileno(), client)
             try:
                 sock.sendall(client.nonce)
             except OSError:
@@ -307,10 +358,11 @@ class Server:
 
     def read_client(self, client: _Client) -> None:
         try:
-            alive = client.reader.recv_once(client.sock)
+            got = client.reader.read(client.sock)
         except OSError:
-            alive = False
-        frames = client.reader.frames()
+            got = None
+        alive = got is not None
+        frames = got if got is not None else client.reader.frames()
         if len(frames) > 1:
             client.out = []
         for f in frames:
