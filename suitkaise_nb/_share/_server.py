@@ -183,8 +183,9 @@ class Server:
             try:
                 op, path, args = pickle.loads(f.main)
                 value = self.execute(op, path, args)
+                bufs: list[pickle.PickleBuffer] = []
                 if value is None:
-                    data, bufs = _NONE, []
+                    data = _NONE
                 else:
                     data, bufs = _serial.dumps(value, what="the value read from the Share")
             except BaseException as exc:
