@@ -424,12 +424,24 @@ class AsyncConn:
 
     # -- writing ---------------------------------------------------------------------------
     def send(
-        self, kind: int, main: Buffer, buffers: Sequence[Buffer] = (), fds: Sequence[int] = ()
+        self,
+        kind: int,
+        main: Buffer,
+        buffers: Sequence[Buffer] = (),
+        fds: Sequence[int] = (),
+        prefix: Sequence[Buffer] = (),
     ) -> None:
-        if not buffers and not fds and type(main) is bytes and len(main) <= _SMALL:
+        """Queue one frame (after ``prefix``: already encoded frames that go in the same write,
+        so the peer is woken once for all of them)."""
+        if not buffers and not fds and not prefix and type(main) is bytes and len(main) <= _SMALL:
             self._send_small(_pack_head(kind, 0, 0, len(main)) + main)
             return
         parts = encode(kind, main, buffers, len(fds))
+        # descriptors then arrive with the prefix: still before the frame that claims them
+        self.send_encoded([*prefix, *parts] if prefix else parts, fds)
+
+    def send_encoded(self, parts: Sequence[Buffer], fds: Sequence[int] = ()) -> None:
+        """Queue already encoded frames (see :func:`encode`) and write what the socket takes."""
         views = [memoryview(p).cast("B") for p in parts]
         with self._lock:
             if self.closed:

@@ -39,7 +39,7 @@ from typing import Any
 from .._engine import _events, _serial
 from .._engine._errors import ProcessCrashedError, ProcessError, ShippingError
 from .._engine._launcher import Launcher, Spare, describe_exit
-from .._engine._wire import AsyncConn, Frame
+from .._engine._wire import AsyncConn, Frame, encode
 from . import _remote
 from ._model import CallModel, PoolModel, WorkerInfo
 from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS
@@ -48,8 +48,12 @@ _job_ids = itertools.count(1)
 _chunk_ids = itertools.count(1)
 DEPTH = 2  # chunks in flight per slot: one running, one waiting
 TARGET_CHUNK_SECONDS = 0.02
+# the tail of a call splits what remains over the workers, but never into chunks of less than
+# this much work: a chunk costs a round trip (~0.1 ms here), so tiny items stay in few chunks
+MIN_CHUNK_SECONDS = 0.002
 REMOTE_CHUNK_SECONDS = 0.1  # a Dask task costs a scheduler round trip: bigger chunks hide it
 TIMED_ITEM_SECONDS = 20e-6
+FORGET_DELAY = 0.2  # seconds an idle worker may keep a finished call's function
 CHUNK_BYTES = 4 << 20  # once item/result sizes are known, a chunk carries at most ~4 MB
 WINDOW_BYTES = 64 << 20  # and a lazy call keeps at most ~64 MB ahead of its consumer
 
@@ -135,7 +139,10 @@ class Job:
             size = max(1, min(size, int(CHUNK_BYTES / self.item_bytes)))
         if self.total is not None:
             remaining = self.total - self.next_index
-            size = min(size, max(1, math.ceil(remaining / (max(nslots, 1) * DEPTH))))
+            share = math.ceil(remaining / (max(nslots, 1) * DEPTH))
+            if self.per_item is not None:
+                share = max(share, int(MIN_CHUNK_SECONDS / max(self.per_item, 1e-7)))
+            size = min(size, max(1, share))
         if self.lazy:
             pipeline = max(nslots, 1) * (DEPTH + 2)
             window = max(size * pipeline, 64)
@@ -285,6 +292,8 @@ class LocalSlot:
         self.killed = False
         self.outstanding: deque[int] = deque()  # chunk ids in flight, oldest first
         self.info = WorkerInfo(spare.pid)
+        self.held: list[Any] = []  # encoded control frames waiting for the next frame
+        self.flush_due = False
         self.shm_fd: int | None = None
         self.shm: mmap.mmap | None = None
         if hasattr(os, "memfd_create"):
@@ -319,14 +328,31 @@ class LocalSlot:
         return None if first < 0 else (first, last)
 
     def send(self, kind: int, data: Any, bufs: Any = ()) -> None:
+        held, self.held = self.held, []
         try:
-            self.conn.send(kind, data, bufs)
+            self.conn.send(kind, data, bufs, prefix=held)
         except OSError:
             pass  # the exit report will follow
 
+    def hold(self, kind: int, data: bytes) -> None:
+        """Keep a small control frame to go out with the next frame: a wake-up of the worker
+        costs more than the frame itself."""
+        self.held.extend(encode(kind, data))
+
+    def _flush_held(self) -> None:
+        """Send held frames that no other frame took along (the pool went quiet)."""
+        self.flush_due = False
+        held, self.held = self.held, []
+        if held and self.alive:
+            try:
+                self.conn.send_encoded(held)
+            except OSError:
+                pass
+
     # -- the slot interface the dispatcher uses (DaskSlot implements the same) -------------
     def send_func(self, job: Job) -> None:
-        self.send(K_FUNC, pickle.dumps((job.id, job.fn_blob, job.star)))
+        # goes out with the job's first chunk to this worker, which follows at once
+        self.hold(K_FUNC, pickle.dumps((job.id, job.fn_blob, job.star)))
 
     def send_chunk(self, job: Job, chunk_id: int, data: Any, bufs: Any) -> None:
         self.send(K_CHUNK, data, bufs)
@@ -346,8 +372,13 @@ class LocalSlot:
         return not self.alive
 
     def forget(self, job: Job) -> None:
+        # the worker drops the job's function with the next frame it gets, or within
+        # FORGET_DELAY if none comes (a function may hold large captured data)
         if self.alive:
-            self.send(K_FORGET, pickle.dumps(job.id))
+            self.hold(K_FORGET, pickle.dumps(job.id))
+            if not self.flush_due:
+                self.flush_due = True
+                self.core.hub.call_later(FORGET_DELAY, self._flush_held)
 
     def on_frames(self, frames: list[Frame]) -> None:
         for f in frames:
