@@ -226,9 +226,48 @@ def dumps(obj: Any, *, what: str = "object") -> Dumped:
         raise explain_unshippable(obj, what, exc) from exc
 
 
+OOB_MIN = 1 << 18  # bytes objects from this size travel out of band (no copy into the pickle)
+
+
+class _OobBytes:
+    """Pickles a large ``bytes`` as an out-of-band buffer; it unpickles as ``bytes`` again.
+
+    Protocol 5 sends numpy arrays and bytearrays out of band by itself, but copies ``bytes``
+    into the pickle stream (and the check for ``__main__`` would then scan all of it)."""
+
+    __slots__ = ("b",)
+
+    def __init__(self, b: bytes) -> None:
+        self.b = b
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return (bytes, (pickle.PickleBuffer(self.b) if protocol >= 5 else self.b,))
+
+
+def oob_items(items: list[Any]) -> list[Any]:
+    """``items`` with each large ``bytes`` (also inside a tuple) marked to go out of band."""
+    out = items
+    for k, item in enumerate(items):
+        t = type(item)
+        if t is bytes:
+            if len(item) < OOB_MIN:
+                continue
+            new: Any = _OobBytes(item)
+        elif t is tuple and any(type(x) is bytes and len(x) >= OOB_MIN for x in item):
+            new = tuple(_OobBytes(x) if type(x) is bytes and len(x) >= OOB_MIN else x for x in item)
+        else:
+            continue
+        if out is items:
+            out = list(items)
+        out[k] = new
+    return out
+
+
 def dumps_with_fds(obj: Any, what: str) -> tuple[bytes, list[pickle.PickleBuffer], list[int]]:
     """:func:`dumps` inside :func:`collecting_fds`, for message paths (tell, pipes, Share):
     returns the pickle, its buffers and the descriptors to send with them."""
+    if type(obj) is bytes and len(obj) >= OOB_MIN:
+        obj = _OobBytes(obj)
     sink: list[int] = []
     token = _FD_SINK.set(sink)
     try:

@@ -260,7 +260,8 @@ class FrameReader:
             # a large body, or one with out-of-band buffers: give it its own bytearray
             target = bytearray(body)
             have = min(avail - need, body)
-            target[:have] = buf[start : start + have]
+            with memoryview(buf) as view:  # one copy (a bytearray slice would make two)
+                target[:have] = view[start : start + have]
             self._pos = start + have
             self._big, self._big_pos = target, have
             self._big_meta = (kind, nfds, main_len, lens)

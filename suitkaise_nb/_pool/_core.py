@@ -553,7 +553,9 @@ class PoolCore:
     def _send_chunk(self, slot: Any, job: Job, start: int, items: list[Any]) -> bool:
         timed = bool(job.per_item is None or job.per_item > TIMED_ITEM_SECONDS)
         chunk_id = next(_chunk_ids)
-        payload = (job.id, chunk_id, start, items, timed)
+        # few items per chunk, or large ones: let big bytes go out of band (no pickle copy)
+        wire_items = _serial.oob_items(items) if len(items) <= 16 or job.item_bytes > 1e4 else items
+        payload = (job.id, chunk_id, start, wire_items, timed)
         try:
             if job.spec is not None:
                 from .._engine._reconnect import reconnect_shipping
