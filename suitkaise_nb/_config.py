@@ -10,7 +10,8 @@ start_method        "auto" (default): a fork server ("zygote") keeps warm spare 
                     "spawn": every child is a fresh interpreter (slowest, most isolated).
 serializer          "dill" (default) or "cloudpickle": how code defined in ``__main__`` (scripts,
                     notebook cells) travels by value. Plain data always uses pickle protocol 5.
-spares              warm children kept ready by the zygote (default 1).
+spares              warm children kept ready by the zygote (default 2: a 2-worker Pool or two
+                    processes start without waiting for a fork).
 auto_views          show live widgets in Jupyter when a process or pool starts (default True).
 capture_output      None (default): capture child stdout/stderr when running in a kernel, so it
                     lands in the cell that started the process; True/False force it.
@@ -45,7 +46,7 @@ class Config:
         """Restore every option to its default."""
         object.__setattr__(self, "start_method", "auto")
         object.__setattr__(self, "serializer", "dill")
-        object.__setattr__(self, "spares", 1)
+        object.__setattr__(self, "spares", 2)
         object.__setattr__(self, "auto_views", True)
         object.__setattr__(self, "capture_output", None)
         object.__setattr__(self, "flush_interval", 0.02)
