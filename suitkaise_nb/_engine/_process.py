@@ -183,7 +183,9 @@ class _ParentHandle:
                 try:
                     msg = _serial.loads(f.main, f.buffers, f.fds)
                 except Exception as exc:
-                    msg = ProcessError(f"a message from the child could not be read: {exc!r}")
+                    msg = _Unreadable(
+                        ProcessError(f"a message from the child could not be read: {exc!r}")
+                    )
                 self.inbox.append(msg)
                 if self.waiting:  # a listener sleeps on the condition (it counted itself first)
                     with self.cond:
@@ -191,7 +193,12 @@ class _ParentHandle:
                 if "process_message" in _events.by_hook:
                     _events.emit(
                         "process_message",
-                        _events.ProcessMessage(model, "from_child", msg, time.time()),
+                        _events.ProcessMessage(
+                            model,
+                            "from_child",
+                            msg.error if type(msg) is _Unreadable else msg,
+                            time.time(),
+                        ),
                     )
             elif kind == K_FINAL:
                 try:
@@ -618,7 +625,7 @@ def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
     conn = h.conn
     if inbox:
         try:
-            return inbox.popleft()
+            return _delivered(inbox.popleft())
         except IndexError:  # another listener took it
             pass
     elif timeout is None and conn is not None and conn.read_lock.acquire(False):
@@ -630,14 +637,14 @@ def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
                 if not inbox and h.ended.is_set():
                     break
             if inbox:
-                return inbox.popleft()
+                return _delivered(inbox.popleft())
         finally:
             conn.release_reader()
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         with h.cond:
             if h.inbox:
-                return h.inbox.popleft()
+                return _delivered(h.inbox.popleft())
             if h.ended.is_set() or conn is None:
                 return None
         left = None if deadline is None else deadline - time.monotonic()
@@ -657,7 +664,7 @@ def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
             while True:
                 with h.cond:
                     if h.inbox:
-                        return h.inbox.popleft()
+                        return _delivered(h.inbox.popleft())
                 if conn.eof or conn.closed:
                     break
                 left = None if deadline is None else deadline - time.monotonic()
@@ -669,6 +676,21 @@ def _listen_parent(h: _ParentHandle, timeout: float | None) -> Any:
                     conn.read_once()
         finally:
             conn.release_reader()
+
+
+class _Unreadable:
+    """In the inbox instead of a message that could not be unpickled: listen() raises."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: ProcessError) -> None:
+        self.error = error
+
+
+def _delivered(msg: Any) -> Any:
+    if type(msg) is _Unreadable:
+        raise msg.error
+    return msg
 
 
 def _fresh(err: BaseException) -> BaseException:

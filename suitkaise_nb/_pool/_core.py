@@ -42,7 +42,7 @@ from .._engine._launcher import Launcher, Spare, describe_exit
 from .._engine._wire import AsyncConn, Frame, encode
 from . import _remote
 from ._model import CallModel, PoolModel, WorkerInfo
-from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS
+from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS, UNLOADED_CHUNK
 
 _job_ids = itertools.count(1)
 _chunk_ids = itertools.count(1)
@@ -603,6 +603,11 @@ class PoolCore:
     # -- results (hub thread) ---------------------------------------------------------------
     def on_results(self, slot: Any, payload: tuple[Any, ...], nbytes: int = 0) -> None:
         job_id, chunk_id, values, durations, error, busy = payload
+        if chunk_id == UNLOADED_CHUNK and slot.outstanding:
+            chunk_id = slot.outstanding[0]  # the worker answers its chunks in order
+            found = self.chunks.get(chunk_id)
+            if found is not None:
+                error = _locate_unloadable(found[1], found[2], error)
         entry = self.chunks.pop(chunk_id, None)
         if chunk_id in slot.outstanding:
             slot.outstanding.remove(chunk_id)
@@ -850,6 +855,20 @@ class PoolCore:
 
 def _name(target: Any) -> str:
     return getattr(target, "__qualname__", None) or type(target).__name__
+
+
+def _locate_unloadable(start: int, items: list[Any], error: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A chunk the worker could not unpickle: name the item that does not rebuild (tried here;
+    the chunk's first item when every one rebuilds in this process)."""
+    index, item = start, items[0] if items else None
+    for k, candidate in enumerate(items):
+        try:
+            data, bufs = _serial.dumps(candidate)
+            _serial.loads(data, [memoryview(b) for b in bufs])
+        except Exception:
+            index, item = start + k, candidate
+            break
+    return (index, _remote.short_repr(item), *error[2:])
 
 
 def _find_unshippable(items: list[Any], start: int) -> int | None:

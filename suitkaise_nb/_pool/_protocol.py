@@ -14,3 +14,8 @@ K_FORGET = 18
 K_CANCEL = 19
 K_RESULTS = 20
 K_OUTPUT = 21
+
+#: the chunk id and item repr of the answer to a chunk the worker could not unpickle (the
+#: parent knows which chunk it was: the worker's oldest unanswered one)
+UNLOADED_CHUNK = -2
+UNLOADABLE = "<could not be rebuilt in the worker>"

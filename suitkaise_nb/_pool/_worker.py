@@ -23,7 +23,16 @@ from typing import Any
 from .._engine import _barriers, _serial
 from .._engine._child import ChildRuntime, _flush_std, route_std
 from .._engine._wire import BlockingConn
-from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS
+from ._protocol import (
+    K_CANCEL,
+    K_CHUNK,
+    K_FORGET,
+    K_FUNC,
+    K_OUTPUT,
+    K_RESULTS,
+    UNLOADABLE,
+    UNLOADED_CHUNK,
+)
 from ._remote import EXC_RECIPE, short_repr
 
 _perf = time.perf_counter
@@ -249,7 +258,15 @@ class _Worker:
                 continue
             kind = f.kind
             if kind == K_CHUNK:
-                job, chunk, start, items, timed = _serial.loads(f.main, f.buffers, f.fds)
+                try:
+                    job, chunk, start, items, timed = _serial.loads(f.main, f.buffers, f.fds)
+                except Exception as exc:
+                    # an item that pickled in the parent but cannot be rebuilt here: a data
+                    # error of this chunk (the parent knows which chunk: the oldest it sent
+                    # us that is unanswered), not a reason for this worker to die
+                    err = (-1, UNLOADABLE, *_error_payload(-1, None, exc)[2:])
+                    self.conn.send(K_RESULTS, pickle.dumps((-1, UNLOADED_CHUNK, [], [], err, 0.0)))
+                    continue
                 if job in self.cancelled:
                     self.send_results(job, chunk, start, [], [], "cancelled", 0.0, [])
                     continue
