@@ -41,7 +41,7 @@ class Spare(NamedTuple):
     pidfd: int | None
 
 
-SpareCallback = Callable[[Spare], None]
+SpareCallback = Callable[[Spare | None], None]
 ExitCallback = Callable[[int], None]
 
 
@@ -228,11 +228,15 @@ class Launcher:
             self._exit_watchers.clear()
             waiters = list(self._waiters)
             self._waiters.clear()
+            ready = list(self._ready)  # dead too: never hand them out
+            self._ready.clear()
+        for spare in ready:
+            _close_spare(spare)
         # children die with the zygote (PDEATHSIG): report them as killed
         for cb in watchers.values():
             cb(-signal.SIGKILL)
         for w in waiters:
-            w(None)  # type: ignore[arg-type]
+            w(None)
 
     def _reap_zygote(self, timeout: float) -> None:
         if self._popen is not None:
@@ -311,6 +315,9 @@ class Launcher:
         if self.method == "spawn":
             callback(self._spawn_child())
             return
+        if not self.alive:  # the fork server is gone (e.g. killed with the kernel's children)
+            callback(None)
+            return
         with self._lock:
             spare = self._ready.popleft() if self._ready else None
             if spare is None:
@@ -355,6 +362,8 @@ class Launcher:
         """``callback(exitcode)`` when ``pid`` exits (negative = killed by that signal)."""
         with self._lock:
             early = self._early_exits.pop(pid, None)
+            if early is None and not self.alive and self.method != "spawn":
+                early = -signal.SIGKILL  # no report can come: the child died with the zygote
             if early is None:
                 self._exit_watchers[pid] = callback
         if early is not None:
