@@ -88,12 +88,27 @@ class Bridge:
             )
 
     def _remember(self, table: OrderedDict[int, Any], model: Any) -> None:
+        dropped = []
         with self.lock:
             table[model.id] = model
-            while len(table) > KEEP:
-                old_id, _ = table.popitem(last=False)
+            for old_id in list(table):  # the oldest first; work still running stays
+                if len(table) <= KEEP:
+                    break
+                view = self.views.get(old_id)
+                if view is not None and not view.finished:
+                    continue
+                del table[old_id]
                 self.logs.pop(old_id, None)
-                self.views.pop(old_id, None)
+                self.pool_cells.pop(old_id, None)
+                if view is not None:
+                    del self.views[old_id]
+                    self.view_cells.pop(id(view), None)
+                    dropped.append(view)
+        for view in dropped:  # its display keeps the final HTML; its widgets go
+            try:
+                view.close()
+            except Exception:
+                log.exception("suitkaise_nb: closing view %r failed", view)
 
     def _mark(self, model_id: int) -> None:
         view = self.views.get(model_id)
@@ -210,9 +225,12 @@ class Bridge:
                 # read before refreshing: the final summary is published only after a refresh
                 # that began once the work had ended, so the widgets show the final state too
                 finishing = view.finished and not view.final_published
-                if not view.dirty and not finishing:
-                    continue
                 try:
+                    if view.wants_widgets(now):
+                        view.go_live()  # it runs long enough to be worth widgets
+                        continue
+                    if not finishing and (not view.dirty or not view.built):
+                        continue
                     view.refresh(now)
                     if finishing:
                         view.publish_final()

@@ -35,12 +35,18 @@ PLOT_EVERY = 2.0  # seconds between histogram redraws of one view
 # runs the work: work that ends within this many seconds gets its histogram once, at the end
 # (drawn after the work, so it cannot slow it); longer work gets a live one.
 FIRST_PLOT_AFTER = 3.0
+# Work shown automatically first appears as HTML (one cheap display, in the cell that started
+# it); its widgets (buttons, histogram: each a comm to the front-end) are built only once it has
+# run this long, and the display is then updated in place. A quick map or run costs two small
+# messages instead of a widget tree that would outlive it.
+WIDGETS_AFTER = 0.3
 
 
 class View:
     """Base: a widget, an HTML/text rendering, a display id, and a dirty flag."""
 
     title = "view"
+    lazy = False  # widgets built on show() (False) or once the work ran WIDGETS_AFTER (True)
 
     def __init__(self) -> None:
         self.display_id = f"suitkaise-nb-{self.title}-{next(_ids)}"
@@ -51,14 +57,24 @@ class View:
         self.created = time.monotonic()
         self.plotted_count = -1
         self.shown = False
-        self.widget: W.Widget = W.VBox()
+        self.built = False
+        self.widget: W.Widget | None = None
         # one refresh at a time (display thread, a cell's end on the main thread): a slower
         # refresh must not overwrite a newer one with an older rendering
         self._refresh_lock = threading.RLock()
 
-    # subclasses: snapshot/render
+    # subclasses: snapshot/render, and the widget tree
     def render(self) -> tuple[str, str]:
         raise NotImplementedError
+
+    def build(self) -> W.Widget:
+        raise NotImplementedError
+
+    def ensure_built(self) -> None:
+        with self._refresh_lock:
+            if not self.built:
+                self.widget = self.build()
+                self.built = True
 
     def update_widgets(self, html: str, plot_ok: bool) -> None:
         raise NotImplementedError
@@ -73,32 +89,65 @@ class View:
             self.dirty = False
             now = time.monotonic() if now is None else now
             html, _ = self.render()
+            if self.widget is None:
+                return
             live = now - self.created >= FIRST_PLOT_AFTER and now - self.last_plot >= PLOT_EVERY
             plot_ok = live or self.is_finished()
             with self.widget.hold_sync():
                 self.update_widgets(html, plot_ok)
 
-    def bundle(self) -> dict[str, Any]:
+    def bundle(self, widget: bool = True) -> dict[str, Any]:
         html, text = self.render()
-        return {
-            "application/vnd.jupyter.widget-view+json": {
+        out: dict[str, Any] = {"text/html": html, "text/plain": text}
+        if widget and self.widget is not None:
+            out["application/vnd.jupyter.widget-view+json"] = {
                 "version_major": 2,
                 "version_minor": 0,
                 "model_id": self.widget.model_id,
-            },
-            "text/html": html,
-            "text/plain": text,
-        }
+            }
+        return out
 
     def show(self) -> None:
+        """Display in the current cell (widgets at once unless this view is lazy)."""
+        if not self.lazy:
+            self.ensure_built()
+            self.refresh()
         self.shown = True
         display(self.bundle(), raw=True, display_id=self.display_id)
+
+    def go_live(self) -> None:
+        """Build the widgets of a lazy view and swap them into its display (any thread)."""
+        self.ensure_built()
+        self.refresh()
+        if self.shown:
+            update_display(self.bundle(), raw=True, display_id=self.display_id)
+
+    def wants_widgets(self, now: float) -> bool:
+        return (
+            self.lazy
+            and not self.built
+            and not self.finished
+            and (now - self.created >= WIDGETS_AFTER)
+        )
 
     def publish_final(self) -> None:
         """Leave the final state as HTML in the notebook file (static fallback)."""
         self.final_published = True
         if self.shown:
             update_display(self.bundle(), raw=True, display_id=self.display_id)
+
+    def close(self) -> None:
+        """Forget the widgets (their comms and models): the display keeps the HTML."""
+        with self._refresh_lock:
+            widget, self.widget = self.widget, None
+        if widget is None:
+            return
+        if self.shown:
+            try:
+                update_display(self.bundle(widget=False), raw=True, display_id=self.display_id)
+            except Exception:
+                pass
+        _close_tree(widget)
 
     def _ipython_display_(self) -> None:
         self.show()
@@ -151,6 +200,15 @@ class _Plotter:
 _plotter = _Plotter()
 
 
+def _close_tree(widget: Any) -> None:
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    layout = getattr(widget, "layout", None)
+    widget.close()
+    if layout is not None:
+        layout.close()
+
+
 def _hist_widget() -> W.Image:
     return W.Image(format="png", layout=W.Layout(display="none", max_width="420px"))
 
@@ -162,12 +220,15 @@ def _set_plot(img: W.Image, values: Any, title: str) -> None:
 
 class ProcessView(View):
     title = "process"
+    lazy = True
 
     def __init__(self, model: Any, handle: Any, log: ProcessLog) -> None:
         super().__init__()
         self.model = model
         self.handle_ref = weakref.ref(handle) if handle is not None else None
         self.log = log
+
+    def build(self) -> W.Widget:
         self.html = W.HTML()
         self.hist = _hist_widget()
         self.stop_btn = W.Button(description="Stop", icon="stop", layout=W.Layout(width="90px"))
@@ -176,11 +237,12 @@ class ProcessView(View):
         )
         self.stop_btn.on_click(lambda _b: self._act("stop"))
         self.kill_btn.on_click(lambda _b: self._act("kill"))
-        self.widget = W.VBox(
+        box = W.VBox(
             [self.html, W.HBox([self.stop_btn, self.kill_btn]), self.hist],
             layout=W.Layout(border="1px solid #ddd", padding="4px"),
         )
-        self.widget.add_class("sknb-process-view")
+        box.add_class("sknb-process-view")
+        return box
 
     def _act(self, what: str) -> None:
         proc = self.handle_ref() if self.handle_ref is not None else None
@@ -211,6 +273,7 @@ class ProcessView(View):
 
 class PoolView(View):
     title = "pool"
+    lazy = True
 
     def __init__(self, model: Any, pool: Any) -> None:
         super().__init__()
@@ -218,17 +281,20 @@ class PoolView(View):
         self._cluster_at = 0.0
         self.model = model
         self.pool_ref = weakref.ref(pool) if pool is not None else None
+
+    def build(self) -> W.Widget:
         self.html = W.HTML()
         self.hist = _hist_widget()
         self.cancel_btn = W.Button(
             description="Cancel", icon="ban", button_style="warning", layout=W.Layout(width="100px")
         )
         self.cancel_btn.on_click(lambda _b: self._cancel())
-        self.widget = W.VBox(
+        box = W.VBox(
             [self.html, self.cancel_btn, self.hist],
             layout=W.Layout(border="1px solid #ddd", padding="4px"),
         )
-        self.widget.add_class("sknb-pool-view")
+        box.add_class("sknb-pool-view")
+        return box
 
     def _cancel(self) -> None:
         pool = self.pool_ref() if self.pool_ref is not None else None
@@ -269,10 +335,13 @@ class TimerView(View):
         self.created -= FIRST_PLOT_AFTER  # a timer's samples are already there: plot at once
         self.timer = timer
         self.name = name
+
+    def build(self) -> W.Widget:
         self.html = W.HTML()
         self.hist = _hist_widget()
-        self.widget = W.VBox([self.html, self.hist])
-        self.widget.add_class("sknb-timer-view")
+        box = W.VBox([self.html, self.hist])
+        box.add_class("sknb-timer-view")
+        return box
 
     def render(self) -> tuple[str, str]:
         snap = timer_snapshot(self.timer, self.name)
@@ -293,9 +362,12 @@ class ShareView(View):
     def __init__(self, model: Any) -> None:
         super().__init__()
         self.model = model
+
+    def build(self) -> W.Widget:
         self.html = W.HTML()
-        self.widget = W.VBox([self.html])
-        self.widget.add_class("sknb-share-view")
+        box = W.VBox([self.html])
+        box.add_class("sknb-share-view")
+        return box
 
     def render(self) -> tuple[str, str]:
         snap = share_snapshot(self.model)
@@ -313,16 +385,19 @@ class Dashboard(View):
     def __init__(self, bridge: Any) -> None:
         super().__init__()
         self.bridge = bridge
+        self._row_ids: tuple[int, ...] = ()
+        self._row_html: dict[int, W.HTML] = {}
+
+    def build(self) -> W.Widget:
         self.header = W.HTML()
         self.rows = W.VBox()
         self.timers_html = W.HTML()
-        self.widget = W.VBox(
+        box = W.VBox(
             [self.header, self.rows, self.timers_html],
             layout=W.Layout(border="1px solid #ddd", padding="4px"),
         )
-        self.widget.add_class("sknb-dashboard")
-        self._row_ids: tuple[int, ...] = ()
-        self._row_html: dict[int, W.HTML] = {}
+        box.add_class("sknb-dashboard")
+        return box
 
     def render(self) -> tuple[str, str]:
         """The whole dashboard as HTML/text: what a saved notebook shows without widgets."""

@@ -28,6 +28,10 @@ class Helper(Skprocess):
 """
 
 
+def _html(output) -> str:
+    return output.data.get("text/html", "")
+
+
 def test_cell_class_ships_and_prints_into_its_cell_with_a_live_view(tmp_path):
     nb = execute(
         [
@@ -43,10 +47,16 @@ def test_cell_class_ships_and_prints_into_its_cell_with_a_live_view(tmp_path):
     )
     out = stdout(nb, 1)
     assert out.splitlines() == ["child says 10", "child says 13", "child says 16", "result 40"]
-    views = [o for o in outputs(nb, 1, "display_data") if WIDGET in o.data]
+    views = [o for o in outputs(nb, 1, "display_data") if "sknb-process" in _html(o)]
     assert len(views) == 1
+    # quick work is shown as HTML only (no widget tree left behind for a run that is over)
+    assert WIDGET not in views[0].data
     html = views[0].data["text/html"]  # the final state, left for viewers without widgets
-    assert "sknb-process" in html and "finished" in html and "run 3/3" in html and "40" in html
+    assert "finished" in html and "run 3/3" in html and "40" in html
+    # p2 ran long enough to go live: its display got the widget, then the final state
+    live = [o for o in outputs(nb, 2, "display_data") if "sknb-process" in _html(o)]
+    assert len(live) == 1 and WIDGET in live[0].data, live
+    assert "finished" in live[0].data["text/html"] and "run 2/2" in live[0].data["text/html"]
     # p2 outlived its cell: its output lands in the cell that started it, not in the next one
     late = "".join(o.data.get("text/plain", "") for o in outputs(nb, 2, "display_data"))
     assert "late line 0" in late and "late line 1" in late
@@ -65,8 +75,9 @@ def test_auto_views_switch_and_pool_view(tmp_path):
         tmp_path,
     )
     assert stdout(nb, 1).strip() == stdout(nb, 2).strip() == "328350"
-    views = [o for o in outputs(nb, 1, "display_data") if WIDGET in o.data]
+    views = [o for o in outputs(nb, 1, "display_data") if "sknb-pool" in _html(o)]
     assert len(views) == 1 and "100/100" in views[0].data["text/html"]
+    assert not [o for o in outputs(nb, 2, "display_data") if "sknb-pool" in _html(o)]
     assert not [o for o in outputs(nb, 2, "display_data") if WIDGET in o.data]
 
 
