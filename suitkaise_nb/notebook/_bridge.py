@@ -43,19 +43,29 @@ class Bridge:
         self.pool_cells: dict[int, str | None] = {}
         self._thread: threading.Thread | None = None
         self.view_cells: dict[int, str | None] = {}  # id(view) -> cell that showed it
+        self.running_cell: str | None = None  # the cell executing now (None between cells)
+        # views of automatic work are displayed by the display thread (or at the cell's end):
+        # a display flushes the kernel's output streams, which costs the caller milliseconds
+        self.defer_show = callable(getattr(shell, "set_thread_parent", None))
+        shell.events.register("pre_run_cell", self._pre_run_cell)
         shell.events.register("post_run_cell", self._post_run_cell)
+
+    def _pre_run_cell(self, info: Any = None) -> None:
+        self.running_cell = _cell_id(self.shell)
 
     def _post_run_cell(self, result: Any = None) -> None:
         """End of a cell (main thread): work that ended in this cell leaves its final state
         in the cell's output right now, before the cell's reply, so saved and converted
         notebooks have it."""
         cell = _cell_id(self.shell)
+        self.running_cell = None
         with self.lock:
             views = list(self.views.values()) + list(self.extra_views)
         for view in views:
             if self.view_cells.get(id(view)) != cell or view.final_published:
                 continue
             try:
+                view.show_pending()
                 if view.is_finished() or view.finished:
                     view.finished = True
                     view.refresh()
@@ -64,16 +74,39 @@ class Bridge:
                 log.exception("suitkaise_nb view %r failed", view)
 
     def close(self) -> None:
-        try:
-            self.shell.events.unregister("post_run_cell", self._post_run_cell)
-        except ValueError:
-            pass
+        for name, fn in (
+            ("pre_run_cell", self._pre_run_cell),
+            ("post_run_cell", self._post_run_cell),
+        ):
+            try:
+                self.shell.events.unregister(name, fn)
+            except ValueError:
+                pass
         with self.lock:
             self.views.clear()
             self.extra_views.clear()
 
     def shown(self, view: Any) -> None:
         self.view_cells[id(view)] = _cell_id(self.shell)
+
+    def _auto_show(self, view: Any) -> None:
+        """Show the view of work that just began in this cell: soon, from the display thread
+        under this cell's parent message, or at the cell's end, whichever comes first."""
+        self.shown(view)
+        if self.defer_show:
+            view.defer(self.shell.get_parent(), self.view_cells[id(view)])
+        else:
+            view.show()
+        self._ensure_thread()
+
+    def _show_from_thread(self, view: Any) -> None:
+        if view.cell != self.running_cell:
+            return  # that cell is over: its post_run_cell showed the view
+        tokens = self.shell.set_thread_parent(view.parent)
+        try:
+            view.show_pending()
+        finally:
+            self.shell.reset_thread_parent(tokens)
 
     # -- registry ------------------------------------------------------------------------------
     def inventory(self) -> tuple[list[Any], list[Any], list[Any], dict[str, Any]]:
@@ -126,9 +159,7 @@ class Bridge:
 
             view = ProcessView(model, event.handle, self.logs[model.id])
             self.views[model.id] = view
-            view.show()
-            self.shown(view)
-            self._ensure_thread()
+            self._auto_show(view)
 
     def process_state(self, event: Any) -> None:
         self._mark(event.process.id)
@@ -171,9 +202,7 @@ class Bridge:
         view = PoolView(model, event.handle)
         self.views[model.id] = view
         self.pool_cells[model.id] = cell
-        view.show()
-        self.shown(view)
-        self._ensure_thread()
+        self._auto_show(view)
 
     def pool_progress(self, event: Any) -> None:
         self._mark(event.pool.id)
@@ -226,6 +255,9 @@ class Bridge:
                 # that began once the work had ended, so the widgets show the final state too
                 finishing = view.finished and not view.final_published
                 try:
+                    if view.pending is not None:
+                        self._show_from_thread(view)
+                        continue
                     if view.wants_widgets(now):
                         view.go_live()  # it runs long enough to be worth widgets
                         continue

@@ -57,6 +57,9 @@ class View:
         self.created = time.monotonic()
         self.plotted_count = -1
         self.shown = False
+        self.pending: Any = None  # (parent message, cell) of a display not made yet
+        self.cell: str | None = None
+        self.parent: Any = None
         self.built = False
         self.widget: W.Widget | None = None
         # one refresh at a time (display thread, a cell's end on the main thread): a slower
@@ -114,6 +117,18 @@ class View:
             self.refresh()
         self.shown = True
         display(self.bundle(), raw=True, display_id=self.display_id)
+
+    def defer(self, parent: Any, cell: str | None) -> None:
+        """Display later (show_pending), in the cell whose parent message is ``parent``."""
+        self.parent, self.cell = parent, cell
+        self.pending = (parent, cell)
+
+    def show_pending(self) -> None:
+        with self._refresh_lock:  # the display thread and the cell's end may both try
+            if self.pending is None:
+                return
+            self.pending = None
+            self.show()
 
     def go_live(self) -> None:
         """Build the widgets of a lazy view and swap them into its display (any thread)."""
