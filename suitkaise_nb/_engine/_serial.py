@@ -202,6 +202,8 @@ def dumps(obj: Any, *, what: str = "object") -> Dumped:
 
     Raises :class:`ShippingError` naming the attribute that cannot travel.
     """
+    if type(obj) is bytes and len(obj) >= OOB_MIN:
+        obj = _OobBytes(obj)
     buffers: list[pickle.PickleBuffer] = []
     try:
         if _EXTRA_REDUCERS.get() is None:
