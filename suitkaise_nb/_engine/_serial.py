@@ -210,6 +210,12 @@ def dumps(obj: Any, *, what: str = "object") -> Dumped:
             data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
         else:
             data = _plain_dumps(obj, buffers)
+        if len(data) >= OOB_MIN and not buffers and type(obj) in (tuple, list):
+            # big bytes inside a small container (a Share request, a result tuple): send
+            # them out of band too (only paid by large pickles)
+            wire = oob_items(list(obj))
+            if any(x is not y for x, y in zip(wire, obj, strict=True)):
+                return dumps(wire if type(obj) is list else tuple(wire), what=what)
         if _MAIN_MARK not in data:
             return data, buffers
     except ShippingError:

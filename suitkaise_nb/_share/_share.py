@@ -194,9 +194,7 @@ class _Link:
         if srv is not None and srv.path == self.path:
             srv.local(op, path, args)
             return
-        data, bufs = _serial.dumps(
-            (op, path, tuple(_serial.oob_items(list(args)))), what="the value sent to the Share"
-        )
+        data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
         with self.lock:
             conn = self._live_conn()
             if self.unacked >= _MAX_UNACKED:
@@ -217,9 +215,7 @@ class _Link:
         srv = _in_server
         if srv is not None and srv.path == self.path:
             return srv.local(op, path, args)
-        data, bufs = _serial.dumps(
-            (op, path, tuple(_serial.oob_items(list(args)))), what="the value sent to the Share"
-        )
+        data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
         with self.lock:
             self._live_conn()
             if self.unacked:
