@@ -9,7 +9,9 @@ One frame::
 ``main`` is usually a pickle; ``buf*`` are its pickle-5 out-of-band buffers, written straight
 from the sender's memory and received into one preallocated bytearray, so a 100 MB numpy array
 is copied by the kernel and nowhere else. ``nfds`` descriptors travel as SCM_RIGHTS with the
-first byte of the frame.
+first byte of the frame. Buffers of 1 MB or more are *spilled*: written once into a memfd that
+travels as one of the frame's descriptors (its length carries the ``_IN_FD`` flag) and mapped
+copy-on-write by the receiver, so they cross with one copy instead of two.
 
 Two ends use this module:
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import array
 import errno
+import mmap
 import os
 import pickle
 import select
@@ -31,7 +34,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 HEADER = struct.Struct("<BHIQ")
 _ANC_FDS = 64
@@ -62,14 +65,67 @@ def encode(kind: int, main: Buffer, buffers: Sequence[Buffer] = (), nfds: int = 
         if n <= _SMALL:  # small: one contiguous bytes object is the cheapest to send
             return [_pack_head(kind, nfds, 0, n) + main]
         return [_pack_head(kind, nfds, 0, n), main]
-    lens = [memoryview(b).nbytes for b in buffers]
+    lens = [b.nbytes | _IN_FD if type(b) is _Spilled else memoryview(b).nbytes for b in buffers]
     head = _pack_head(kind, nfds, len(lens), n) + struct.pack(f"<{len(lens)}Q", *lens)
     parts: list[Buffer] = [head]
     if n:
         parts.append(main)
-    parts.extend(b for b, ln in zip(buffers, lens, strict=True) if ln)
+    parts.extend(b for b, ln in zip(buffers, lens, strict=True) if ln and not ln & _IN_FD)
     return parts
 
+
+def spill(buffers: Sequence[Buffer], fds: Sequence[int]) -> tuple[list[Any], list[int]]:
+    """Move large out-of-band buffers into memfds that travel as descriptors.
+
+    The bytes are then copied once (into the memfd) instead of twice through the socket, and
+    the receiver maps them (copy-on-write): a numpy array arrives without any further copy.
+    Returns the buffers (a spilled one becomes a ``_Spilled`` length marker) and the fds to
+    send (``fds`` first, then the memfds)."""
+    if not _HAS_MEMFD or not buffers:
+        return list(buffers), list(fds)
+    out: list[Any] = []
+    extra: list[int] = []
+    for b in buffers:
+        n = memoryview(b).nbytes
+        if n < SPILL_MIN or len(extra) >= _SPILL_MAX:
+            out.append(b)
+            continue
+        fd = os.memfd_create("suitkaise-nb-buffer", os.MFD_CLOEXEC)
+        try:
+            with memoryview(b).cast("B") as view:
+                done = 0
+                while done < n:
+                    done += os.write(fd, view[done:])
+        except BaseException:
+            os.close(fd)
+            _close_all(extra)
+            raise
+        extra.append(fd)
+        out.append(_Spilled(n))
+    return out, [*fds, *extra]
+
+
+class _Spilled:
+    """Stands for a buffer sent as a memfd: only its length goes in the frame header."""
+
+    __slots__ = ("nbytes",)
+
+    def __init__(self, nbytes: int) -> None:
+        self.nbytes = nbytes
+
+
+def _map_spilled(fd: int, n: int) -> memoryview:
+    try:
+        m = mmap.mmap(fd, n, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    finally:
+        os.close(fd)
+    return memoryview(m)
+
+
+_HAS_MEMFD = hasattr(os, "memfd_create")
+SPILL_MIN = 1 << 20  # out-of-band buffers from this size travel as memfds
+_SPILL_MAX = 16  # per frame (the receiver takes at most _ANC_FDS descriptors per read)
+_IN_FD = 1 << 63  # flag on a buffer length in the header: this buffer is the next memfd
 
 _pack_head = HEADER.pack
 _unpack_head = HEADER.unpack_from
@@ -248,7 +304,7 @@ class FrameReader:
             if avail < need:
                 break
             lens = struct.unpack_from(f"<{nbuf}Q", buf, pos + HEADER.size) if nbuf else ()
-            body = main_len + sum(lens)
+            body = main_len + sum(ln for ln in lens if not ln & _IN_FD)
             start = pos + need
             if body <= _BIG and not nbuf:
                 if avail < need + body:
@@ -278,10 +334,17 @@ class FrameReader:
         self._big_meta = None
         bufs = []
         off = main_len
+        fds = self._take_fds(nfds)
+        spilled = sum(1 for n in lens if n & _IN_FD)
+        if spilled:  # the memfds are the frame's last descriptors
+            fds, mapped = fds[: len(fds) - spilled], iter(fds[len(fds) - spilled :])
         for n in lens:
+            if n & _IN_FD:
+                bufs.append(_map_spilled(next(mapped), n & ~_IN_FD))
+                continue
             bufs.append(view[off : off + n])
             off += n
-        return Frame(kind, view[:main_len], bufs, self._take_fds(nfds))
+        return Frame(kind, view[:main_len], bufs, fds)
 
     def _take_fds(self, n: int) -> list[int]:
         return [self._fds.popleft() for _ in range(min(n, len(self._fds)))]
@@ -316,8 +379,9 @@ class BlockingConn:
                 if sent != len(frame):
                     send_parts(self.sock, [memoryview(frame)[sent:]])
             return
-        parts = encode(kind, main, buffers, len(fds))
         try:
+            buffers, fds = spill(buffers, fds)
+            parts = encode(kind, main, buffers, len(fds))
             with self.wlock:
                 send_parts(self.sock, parts, fds)
         finally:
@@ -437,6 +501,7 @@ class AsyncConn:
         if not buffers and not fds and not prefix and type(main) is bytes and len(main) <= _SMALL:
             self._send_small(_pack_head(kind, 0, 0, len(main)) + main)
             return
+        buffers, fds = spill(buffers, fds)
         parts = encode(kind, main, buffers, len(fds))
         # descriptors then arrive with the prefix: still before the frame that claims them
         self.send_encoded([*prefix, *parts] if prefix else parts, fds)
