@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--runs", type=int, default=100_000)
-    ap.add_argument("--reps", type=int, default=15, help="pairs (on, off) per workload")
+    ap.add_argument("--reps", type=int, default=30, help="pairs (on, off) per workload")
     a = ap.parse_args()
     if a.quick:
         a.items, a.runs, a.reps = 10_000, 10_000, 1

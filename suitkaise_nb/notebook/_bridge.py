@@ -19,6 +19,9 @@ from ._snapshot import ProcessLog
 log = logging.getLogger("suitkaise_nb")
 REDRAW_EVERY = 0.1
 KEEP = 100  # finished processes remembered for the dashboard
+# work shorter than this shows its view (final state) at its cell's end; longer work gets it
+# from the display thread while it runs (so a quick call pays no display on its own time)
+SHOW_AFTER = 0.2
 
 
 def _cell_id(shell: Any) -> str | None:
@@ -256,7 +259,8 @@ class Bridge:
                 finishing = view.finished and not view.final_published
                 try:
                     if view.pending is not None:
-                        self._show_from_thread(view)
+                        if now - view.created >= SHOW_AFTER:
+                            self._show_from_thread(view)
                         continue
                     if view.wants_widgets(now):
                         view.go_live()  # it runs long enough to be worth widgets
