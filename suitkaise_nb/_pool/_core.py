@@ -47,7 +47,7 @@ from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS,
 _job_ids = itertools.count(1)
 _chunk_ids = itertools.count(1)
 DEPTH = 2  # chunks in flight per slot: one running, one waiting
-TARGET_CHUNK_SECONDS = 0.02
+TARGET_CHUNK_SECONDS = 0.05  # per chunk: fewer round trips, the tail still splits finely
 # the tail of a call splits what remains over the workers, but never into chunks of less than
 # this much work: a chunk costs a round trip (~0.1 ms here), so tiny items stay in few chunks
 MIN_CHUNK_SECONDS = 0.002

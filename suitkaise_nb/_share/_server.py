@@ -178,27 +178,6 @@ class Server:
             return False
 
     def handle(self, client: _Client, f: Any) -> None:
-        if f.kind == K_REQ and client.authed and not f.buffers and not f.fds:
-            # the usual request: plain data in, and most often None (a write) out
-            try:
-                op, path, args = pickle.loads(f.main)
-                value = self.execute(op, path, args)
-                bufs: list[pickle.PickleBuffer] = []
-                if value is None:
-                    data = _NONE
-                else:
-                    data, bufs = _serial.dumps(value, what="the value read from the Share")
-            except BaseException as exc:
-                self.reply_error(client, exc)
-                return
-            self.ops += 1
-            client.ops += 1
-            if op in _MUTATING and path:
-                self.changed.add(path[0])
-            elif op == "clear":
-                self.changed.add("*")
-            self.reply(client, K_OK, data, bufs)
-            return
         if not client.authed:
             expected = hmac.new(self.key, client.nonce, hashlib.sha256).digest()
             if f.kind == K_HELLO and hmac.compare_digest(bytes(f.main), expected):
@@ -210,9 +189,16 @@ class Server:
         if f.kind != K_REQ:
             return
         try:
-            op, path, args = _serial.loads(f.main, f.buffers, f.fds)
+            if f.buffers or f.fds:
+                op, path, args = _serial.loads(f.main, f.buffers, f.fds)
+            else:  # the usual request: plain data, one unpickling call
+                op, path, args = pickle.loads(f.main)
             value = self.execute(op, path, args)
-            data, bufs = _serial.dumps(value, what="the value read from the Share")
+            bufs: list[pickle.PickleBuffer] = []
+            if value is None:  # most often (a write): the answer is prebuilt
+                data = _NONE
+            else:
+                data, bufs = _serial.dumps(value, what="the value read from the Share")
         except BaseException as exc:  # the server keeps running whatever a method does
             self.reply_error(client, exc)
             return
