@@ -666,6 +666,7 @@ class AsyncConn:
                 _close_all(vfds)
             self._out.clear()
         self.reader.close_fds()
+        self.reader = FrameReader()  # let the receive buffers go now (the conn may linger)
         try:
             self.sock.close()
         except OSError:

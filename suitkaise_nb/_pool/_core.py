@@ -32,6 +32,7 @@ import signal
 import struct
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -378,7 +379,8 @@ class LocalSlot:
             self.hold(K_FORGET, pickle.dumps(job.id))
             if not self.flush_due:
                 self.flush_due = True
-                self.core.hub.call_later(FORGET_DELAY, self._flush_held)
+                # by weak reference: a pool closed meanwhile is freed at once, not in 0.2 s
+                self.core.hub.call_later(FORGET_DELAY, _flush_held_of, weakref.ref(self))
 
     def on_frames(self, frames: list[Frame]) -> None:
         for f in frames:
@@ -855,6 +857,12 @@ class PoolCore:
 
 def _name(target: Any) -> str:
     return getattr(target, "__qualname__", None) or type(target).__name__
+
+
+def _flush_held_of(ref: Any) -> None:
+    slot = ref()
+    if slot is not None:
+        slot._flush_held()
 
 
 def _locate_unloadable(start: int, items: list[Any], error: tuple[Any, ...]) -> tuple[Any, ...]:
