@@ -17,6 +17,7 @@ process that created the Share) can ``stop()`` it — the state is kept and come
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import os
@@ -860,6 +861,28 @@ _links_lock = threading.Lock()
 _MAX_LINKS = 16
 
 
+_exit_hook = False
+
+
+def _close_links_at_exit() -> None:
+    """This process's client connections are closed at exit, not left to the collector."""
+    global _exit_hook
+    if not _exit_hook:
+        _exit_hook = True
+        atexit.register(_close_links)
+
+
+def _close_links() -> None:
+    with _links_lock:
+        links = list(_links.values())
+        _links.clear()
+    for link in links:
+        try:
+            link.close()
+        except Exception:
+            pass
+
+
 def _client(path: str, key: bytes, host: str | None = None) -> Share:
     with _links_lock:
         link = _links.get((path, key))
@@ -867,6 +890,7 @@ def _client(path: str, key: bytes, host: str | None = None) -> Share:
             if len(_links) >= _MAX_LINKS:  # the oldest (a restarted Share has a new key)
                 _links.pop(next(iter(_links))).close()  # handles still using it reconnect
             link = _links[(path, key)] = _Link(path, key, host)
+            _close_links_at_exit()
     share = Share.__new__(Share)
     object.__setattr__(share, "_sk", _State(None, link))
     return share
