@@ -47,13 +47,19 @@ def figures() -> dict[str, Any]:
     }
 
 
-def settled_figures(max_children: int, timeout: float = 5.0) -> dict[str, Any]:
+def settled_figures(
+    max_children: int, timeout: float = 5.0, max_fds: int | None = None
+) -> dict[str, Any]:
     """``figures()`` once the descendants are down to ``max_children`` (children that just
-    ended are reaped by the zygote a moment later), or after ``timeout`` seconds."""
+    ended are reaped by the zygote a moment later) and, with ``max_fds``, the open descriptors
+    down to that (a pool's channels are released when its workers' exit reports arrive, and
+    replacement spares arrive asynchronously), or after ``timeout`` seconds: a real leak
+    stays above the bound and is reported."""
     deadline = time.monotonic() + timeout
     while True:
         fig = figures()
-        if fig["children"] <= max_children or time.monotonic() > deadline:
+        settled = fig["children"] <= max_children and (max_fds is None or fig["fds"] <= max_fds)
+        if settled or time.monotonic() > deadline:
             return fig
         time.sleep(0.05)
 

@@ -58,14 +58,14 @@ def soak(
     for i in range(proc_cycles):
         process_cycle(i)
         if (i + 1) % (proc_cycles // checkpoints) == 0:
-            samples.append(("process", i + 1, settled_figures(max_children)))
+            samples.append(("process", i + 1, settled_figures(max_children, max_fds=base["fds"])))
     out["process_seconds"] = round(time.monotonic() - t0, 2)
     t0 = time.monotonic()
     for i in range(pool_cycles):
         pool_cycle(i)
         if (i + 1) % (pool_cycles // checkpoints) == 0:
-            samples.append(("pool", i + 1, settled_figures(max_children)))
+            samples.append(("pool", i + 1, settled_figures(max_children, max_fds=base["fds"])))
     out["pool_seconds"] = round(time.monotonic() - t0, 2)
     out["samples"] = samples
-    out["end"] = settled_figures(max_children)
+    out["end"] = settled_figures(max_children, max_fds=base["fds"])
     return out
