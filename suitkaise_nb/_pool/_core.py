@@ -310,8 +310,7 @@ class LocalSlot:
         payload: dict[str, Any] = {}
         if self.shm_fd is not None:
             payload["shm_fd"] = _serial.PassFd(self.shm_fd)
-        with _serial.collecting_fds() as fds:
-            data, bufs = _serial.dumps(payload)
+        data, bufs, fds = _serial.dumps_with_fds(payload, "object")
         header = child_header("suitkaise_nb._pool._worker:worker_main")
         send_start(self.conn, header, data, bufs, fds)
         self.core.launcher.watch_exit(self.pid, self.on_exit)

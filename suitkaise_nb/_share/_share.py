@@ -560,10 +560,9 @@ class Share:
         launcher = Launcher.get()
         from .._engine._process import child_header, send_start
 
-        with _serial.collecting_fds() as fds:
-            data, bufs = _serial.dumps(
-                {"state": state, "authkey": key, "path": path}, what="the Share's state"
-            )
+        data, bufs, fds = _serial.dumps_with_fds(
+            {"state": state, "authkey": key, "path": path}, "the Share's state"
+        )
         spare = launcher.take(1)[0]
         owner.launcher = launcher
         owner.spare = spare
