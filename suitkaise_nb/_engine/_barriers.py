@@ -13,6 +13,13 @@ from collections.abc import Callable
 
 barriers: list[Callable[[], None]] = []
 
+#: True in a process whose end is itself a barrier that reports errors to its parent (an
+#: Skprocess child, a pool worker). There, a Share operation whose answer nobody uses (an
+#: in-place ``+=``, a method call as a statement, outside any ``try``/``with``) is sent
+#: without waiting, and an error it raised surfaces at the next barrier or read. Elsewhere
+#: (the notebook or script itself) such operations wait, so an error is raised on its own line.
+write_behind = False
+
 
 def settle() -> None:
     """Wait until everything this process sent is applied (and raise a deferred error)."""

@@ -419,14 +419,19 @@ def _on_alarm(rt: ChildRuntime) -> Callable[[int, Any], None]:
 
 
 def _call(rt: ChildRuntime, proc: Any, fn: Callable[[Any], Any], timeout: float | None) -> Any:
+    # a section's Share writes sent without waiting belong to it, and so do their errors
     if timeout is None:
-        return fn(proc)
+        value = fn(proc)
+        _barriers.settle()
+        return value
     if threading.current_thread() is not threading.main_thread():
         return _call_in_thread(proc, fn, timeout)
     rt.alarm_armed = True
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        return fn(proc)
+        value = fn(proc)
+        _barriers.settle()
+        return value
     finally:
         rt.alarm_armed = False
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -711,6 +716,7 @@ def run_process(conn: BlockingConn, proc: Any, header: dict[str, Any]) -> int:
     """Entry of an Skprocess child."""
     rt = ChildRuntime(conn, header)
     proc._sk = rt
+    _barriers.write_behind = True  # this process's end reports what a deferred write raised
     proc.error = None
     route_std(rt, rt.capture)
     if rt.capture:

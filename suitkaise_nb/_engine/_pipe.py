@@ -20,7 +20,7 @@ import socket
 import threading
 from typing import Any
 
-from . import _serial
+from . import _barriers, _serial
 from ._errors import PipeEndpointError
 from ._wire import BlockingConn
 
@@ -56,6 +56,7 @@ class _End:
         if not self._can_send:
             raise PipeEndpointError(f"this is a one-way pipe: the {self._role} can only receive")
         conn = self._live()
+        _barriers.settle()  # whoever reads the message must see the Share writes before it
         data, bufs, fds = _serial.dumps_with_fds(obj, "the pipe message")
         try:
             conn.send(_K_DATA, data, bufs, fds)

@@ -226,7 +226,10 @@ class _Worker:
             _barriers.settle()  # results mean "done": the items' Share writes are applied
         except Exception as exc:
             if error is None and values:
-                error = _error_payload(start + len(values) - 1, items[len(values) - 1], exc)
+                last = start + len(values) - 1
+                if last > start:
+                    exc.add_note(f"(sent by one of the items {start}..{last} of this call)")
+                error = _error_payload(last, items[len(values) - 1], exc)
         self.send_results(job, chunk, start, values, durations, error, busy, items)
 
     def send_results(
@@ -314,4 +317,5 @@ def worker_main(conn: BlockingConn, payload: Any, header: dict[str, Any]) -> int
         finally:
             os.close(fd)
     route_std(_OutputForwarder(conn), bool(header.get("capture")))
+    _barriers.write_behind = True  # each chunk's end reports what a deferred write raised
     return _Worker(conn, shm).loop()

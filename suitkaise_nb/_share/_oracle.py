@@ -15,15 +15,24 @@ caller writes                      usage      what __getattr__ returns
 ``share.obj.attr = v``,
 ``share.obj.attr += v``,
 ``del share.obj.attr``
-``share.x += y``                   aug:+=     a marker; the following STORE_ATTR sends one
+``share.x += y``                   aug        a marker; the following STORE_ATTR sends one
                                               atomic in-place operation
+``share.x += y`` (unprotected)     aug-       the same; its answer may be read later
+                                   discard
 ``share.d[k] += y``                augitem    the same for one item of a container
+                                   (-discard)
 ``share.d[k] = v``, ``del ...``,   item       a lazy path; the subscript runs on the server
 ``share.d[k]``, ``share.d[k].m()``            (``_Proxy.__getitem__`` asks the oracle again
                                               at the BINARY_SUBSCR: a chained use extends
                                               the path, anything else reads the item)
 anything else (``v = share.x``)    value      the current value (a copy)
 =================================  =========  ===============================================
+
+"Unprotected" means outside every ``try`` and ``with`` block of the caller (read from the code
+object's exception table): there, an error can only propagate, so the Share may raise it at
+a later synchronization point (see ``_share``). Inside one, the code may catch the error, so
+the operation waits and raises on its own line; ``method-discard`` then becomes ``method``,
+``aug-discard`` ``aug`` and ``augitem-discard`` ``augitem``.
 
 Unknown bytecode shapes (other Python versions, C callers such as ``getattr``) fall back to
 "value", which is always correct for reads.
@@ -64,19 +73,39 @@ _NOT_PURE_LOADS = {
 }
 _JUMPS = set(dis.hasjrel) | set(dis.hasjabs)
 
-_code_cache: dict[CodeType, tuple[list[dis.Instruction], dict[int, int]]] = {}
+_Analysis = tuple[list[dis.Instruction], dict[int, int], list[tuple[int, int]] | None]
+_code_cache: dict[CodeType, _Analysis] = {}
 _usage_cache: dict[tuple[CodeType, int], str] = {}
+#: a usage whose answer nobody waits for -> the same usage when an error may be caught there
+_WAITING = {"method-discard": "method", "aug-discard": "aug", "augitem-discard": "augitem"}
 
 
-def _instructions(code: CodeType) -> tuple[list[dis.Instruction], dict[int, int]]:
+def _instructions(code: CodeType) -> _Analysis:
     found = _code_cache.get(code)
     if found is None:
         ins = list(dis.get_instructions(code))
-        found = (ins, {i.offset: n for n, i in enumerate(ins)})
+        found = (ins, {i.offset: n for n, i in enumerate(ins)}, _handled_ranges(code))
         if len(_code_cache) > 4096:
             _code_cache.clear()
         _code_cache[code] = found
     return found
+
+
+def _handled_ranges(code: CodeType) -> list[tuple[int, int]] | None:
+    """The byte ranges of ``code`` covered by an exception handler (``try``, ``with``, an
+    ``except`` body's cleanup); None when the table cannot be read (then every offset counts
+    as covered)."""
+    parse = getattr(dis, "_parse_exception_table", None)
+    if parse is None:
+        return None
+    try:
+        return [(e.start, e.end) for e in parse(code)]
+    except Exception:
+        return None
+
+
+def _protected(ranges: list[tuple[int, int]] | None, offset: int) -> bool:
+    return ranges is None or any(start <= offset < end for start, end in ranges)
 
 
 def usage(frame: FrameType | None) -> str:
@@ -105,20 +134,27 @@ def _is_method_load(ins: dis.Instruction) -> bool:
 
 
 def _analyze(code: CodeType, lasti: int) -> str:
-    ins, index = _instructions(code)
+    ins, index, ranges = _instructions(code)
     n = index.get(lasti)
     if n is None:
         return "value"
+    found = _shape(ins, n)
+    if found in _WAITING and _protected(ranges, lasti):
+        return _WAITING[found]
+    return found
+
+
+def _shape(ins: list[dis.Instruction], n: int) -> str:
     cur = ins[n]
     if _is_method_load(cur):
         return "method-discard" if _result_discarded(ins, n) else "method"
     if cur.opname == "LOAD_ATTR":
-        aug = _aug_attr(ins, n, cur.argval)
-        if aug:
-            return aug
+        if _aug_attr(ins, n, cur.argval):
+            return "aug-discard"
     elif cur.opname != "BINARY_SUBSCR":
         return "value"
-    return _consumer(ins, n + 1)
+    found = _consumer(ins, n + 1)
+    return "augitem-discard" if found == "augitem" else found
 
 
 def _consumer(ins: list[dis.Instruction], m: int) -> str:

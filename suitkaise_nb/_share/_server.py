@@ -37,12 +37,8 @@ from ._protocol import (
     Item,
 )
 
-_MUTATING = {"set", "del", "aug", "call", "setitem", "delitem", "augitem", "clear"}
+_MUTATING = {"set", "del", "aug", "call", "callx", "setitem", "delitem", "augitem", "clear"}
 _NONE = pickle.dumps(None, protocol=5)
-
-
-class _Missing(AttributeError):
-    pass
 
 
 class _Client:
@@ -78,7 +74,7 @@ class Server:
         try:
             obj = self.root[path[0]]
         except KeyError:
-            raise _Missing(f"the Share has no attribute {path[0]!r}") from None
+            raise AttributeError(f"the Share has no attribute {path[0]!r}") from None
         for step in path[1:]:
             obj = obj[step.key] if type(step) is Item else getattr(obj, step)
         return obj
@@ -105,12 +101,15 @@ class Server:
             return None
         if op == "call":
             return self.walk(path)(*args[0], **args[1])
+        if op == "callx":  # a call whose value nobody reads (not even pickled)
+            self.walk(path)(*args[0], **args[1])
+            return None
         if op == "del":
             if len(path) == 1:
                 try:
                     del self.root[path[0]]
                 except KeyError:
-                    raise _Missing(f"the Share has no attribute {path[0]!r}") from None
+                    raise AttributeError(f"the Share has no attribute {path[0]!r}") from None
             else:
                 target, last = self.walk(path[:-1]), path[-1]
                 if type(last) is Item:

@@ -30,6 +30,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections import deque
 from typing import Any
 
 from .._engine import _barriers, _events, _serial
@@ -38,7 +39,7 @@ from .._engine._launcher import Launcher, Spare, track, untrack
 from .._engine._model import _ids
 from .._engine._wire import AsyncConn, BlockingConn, Frame
 from .._pool import _remote
-from ._oracle import usage
+from ._oracle import _INPLACE, usage
 from ._protocol import (
     K_EXIT,
     K_HELLO,
@@ -94,6 +95,7 @@ class _Link:
         self.pid = 0
         self.broken: str | None = None
         self.unacked = 0  # pipelined requests whose answers were not read yet
+        self.sites: deque[tuple[str, tuple[Any, ...], str, str, int]] = deque()  # what, where
         self.deferred: BaseException | None = None  # the first error among them
 
     def _connect(self) -> BlockingConn:
@@ -152,22 +154,28 @@ class _Link:
             self.conn = self._connect()
             self.pid = os.getpid()
             self.unacked = 0
+            self.sites.clear()
         return self.conn
 
     def _drain_locked(self) -> None:
         """Read the answers of pipelined requests; raise the first error among them."""
         conn = self.conn
+        sites = self.sites
         try:
             while self.unacked and conn is not None:
                 f = conn.recv()
                 self.unacked -= 1
+                site = sites.popleft() if sites else None
                 if f is not None and f.kind != K_OK and self.deferred is None:
                     self.deferred = _server_error(pickle.loads(f.main))
+                    if site is not None:
+                        self.deferred.add_note(_site_note(*site))
         except (EOFError, OSError):
             if self.conn is not None:
                 self.conn.close()
             self.conn = None
             self.unacked = 0
+            sites.clear()
             raise ShareError(
                 "the Share server is gone (stopped, or it died) before it confirmed earlier "
                 "writes; in the process that created it, share.start() starts it again"
@@ -177,10 +185,10 @@ class _Link:
                 self.conn.close()
             self.conn = None
             self.unacked = 0
+            sites.clear()
             raise
         err, self.deferred = self.deferred, None
         if err is not None:
-            err.add_note("(raised by an earlier Share write, sent without waiting for it)")
             raise err
 
     def drain(self) -> None:
@@ -189,13 +197,19 @@ class _Link:
             with self.lock:
                 self._drain_locked()
 
-    def send_async(self, op: str, path: tuple[str, ...], args: tuple[Any, ...] = ()) -> None:
-        """A write whose value nobody needs: sent now, its answer read later (in order)."""
+    def send_async(
+        self, op: str, path: tuple[Any, ...], args: tuple[Any, ...] = (), depth: int = 2
+    ) -> None:
+        """An operation whose value nobody needs: sent now, its answer read later (in order),
+        at the next request, barrier or ``sync()``, which raises the error it got, if any."""
         srv = _in_server
         if srv is not None and srv.path == self.path:
             srv.local(op, path, args)
             return
         data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
+        caller = sys._getframe(depth)  # the user's line (``depth`` frames up)
+        inplace = args[-2] if op in ("aug", "augitem") else ""
+        site = (op, path, inplace, caller.f_code.co_filename, caller.f_lineno)
         with self.lock:
             conn = self._live_conn()
             if self.unacked >= _MAX_UNACKED:
@@ -210,6 +224,7 @@ class _Link:
                     "created it, share.start() starts it again"
                 ) from None
             self.unacked += 1
+            self.sites.append(site)
         _unsettled.add(self)
 
     def request(self, op: str, path: tuple[str, ...], args: tuple[Any, ...] = ()) -> Any:
@@ -251,6 +266,19 @@ class _Link:
 
 
 _MAX_UNACKED = 512
+
+
+def _site_note(op: str, path: tuple[Any, ...], inplace: str, filename: str, lineno: int) -> str:
+    where = "share" + "".join(repr([p.key]) if type(p) is Item else f".{p}" for p in path)
+    symbol = next((sym for sym, name in _INPLACE.items() if name == inplace), "op=")
+    what = {"aug": f"{where} {symbol} ...", "augitem": f"{where}[...] {symbol} ..."}
+    statement = what.get(op, f"{where} = ..." if op == "set" else f"{where}(...)")
+    return (
+        f"(raised by `{statement}` at {filename}:{lineno}, which was sent without waiting for "
+        "its answer; put it inside try/except to get its error on its own line)"
+    )
+
+
 # links with writes in flight; held strongly until settled (they are few, and an empty set
 # makes the barrier, run at every tell/start/pool call, one truth test)
 _unsettled: set[_Link] = set()
@@ -288,16 +316,17 @@ def _server_error(payload: tuple[Any, ...]) -> BaseException:
 
 
 class _AugOp:
-    __slots__ = ("op", "operand")
+    __slots__ = ("nowait", "op", "operand")
 
-    def __init__(self, op: str, operand: Any) -> None:
+    def __init__(self, op: str, operand: Any, nowait: bool) -> None:
         self.op = op
         self.operand = operand
+        self.nowait = nowait  # nobody waits for the answer (see _barriers.write_behind)
 
 
 def _make_aug(op: str) -> Any:
-    def method(self: Any, other: Any) -> _AugOp:
-        return _AugOp(op, other)
+    def method(self: _AugTarget, other: Any) -> _AugOp:
+        return _AugOp(op, other, self.nowait)
 
     return method
 
@@ -305,7 +334,10 @@ def _make_aug(op: str) -> Any:
 class _AugTarget:
     """Stands for ``share.x`` inside ``share.x += y``; its in-place methods return the op."""
 
-    __slots__ = ()
+    __slots__ = ("nowait",)
+
+    def __init__(self, nowait: bool) -> None:
+        self.nowait = nowait
 
 
 for _op in [
@@ -325,28 +357,48 @@ for _op in [
 ]:
     setattr(_AugTarget, f"__{_op}__", _make_aug(_op))
 
-_AUG = _AugTarget()
+_AUG = _AugTarget(False)
+_AUG_NOWAIT = _AugTarget(True)
+# what ``share.d[k]`` is for -> how the path to the item is used
+_ITEM_PATHS = {"chain": "", "item": "", "augitem": "augitem", "augitem-discard": "augitem-discard"}
+
+
+def _send_aug(
+    link: _Link, op: str, path: tuple[Any, ...], args: tuple[Any, ...], aug: _AugOp
+) -> None:
+    if aug.nowait:
+        link.send_async(op, path, args, depth=3)  # the user's line is above our caller
+    else:
+        link.request(op, path, args)
 
 
 def _access(link: _Link, path: tuple[str, ...], how: str) -> Any:
     if how == "value":
         return link.request("get", path)
-    if how.startswith("aug:"):
+    if how == "aug":
         return _AUG
-    if how == "augitem":
-        return _Proxy(link, path, item_aug=True)
+    if how == "aug-discard":
+        return _AUG_NOWAIT if _barriers.write_behind else _AUG
+    if how == "augitem" or how == "augitem-discard":
+        return _Proxy(link, path, how)
+    if how == "method-discard" and _barriers.write_behind:
+        return _Proxy(link, path, how)
     return _Proxy(link, path)
 
 
 class _Proxy:
-    """A path inside the Share (``share.stats``, ``share.timer``); every use is one request."""
+    """A path inside the Share (``share.stats``, ``share.timer``); every use is one request.
 
-    __slots__ = ("_item_aug", "_link", "_path")
+    ``_how`` is what the oracle said this path is for, when that changes how it is used: a
+    subscript in an in-place assignment (``augitem``/``augitem-discard``), or a method call
+    whose value nobody uses (``method-discard``: sent without waiting for its answer)."""
 
-    def __init__(self, link: _Link, path: tuple[Any, ...], item_aug: bool = False) -> None:
+    __slots__ = ("_how", "_link", "_path")
+
+    def __init__(self, link: _Link, path: tuple[Any, ...], how: str = "") -> None:
         object.__setattr__(self, "_link", link)
         object.__setattr__(self, "_path", path)
-        object.__setattr__(self, "_item_aug", item_aug)
+        object.__setattr__(self, "_how", how)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -356,8 +408,8 @@ class _Proxy:
     # Operations that can fail on the server (a method raising, a missing key, a property
     # without a setter) wait for their answer, so that the error is raised on their own line.
     def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, _AugOp):
-            self._link.request("aug", (*self._path, name), (value.op, value.operand))
+        if type(value) is _AugOp:
+            _send_aug(self._link, "aug", (*self._path, name), (value.op, value.operand), value)
         else:
             self._link.request("set", (*self._path, name), (value,))
 
@@ -365,19 +417,25 @@ class _Proxy:
         self._link.request("del", (*self._path, name))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._how == "method-discard":
+            self._link.send_async("callx", self._path, (args, kwargs))
+            return None
         return self._link.request("call", self._path, (args, kwargs))
 
     def __getitem__(self, key: Any) -> Any:
-        if self._item_aug:
+        how = self._how
+        if how == "augitem":
             return _AUG
+        if how == "augitem-discard":
+            return _AUG_NOWAIT if _barriers.write_behind else _AUG
         how = usage(sys._getframe(1))
-        if how in ("chain", "item", "augitem"):  # share.d[k].m(), share.d[k][j] = v, ...
-            return _Proxy(self._link, (*self._path, Item(key)), item_aug=how == "augitem")
+        if how in _ITEM_PATHS:  # share.d[k].m(), share.d[k][j] = v, share.d[k][j] += v, ...
+            return _Proxy(self._link, (*self._path, Item(key)), _ITEM_PATHS[how])
         return self._link.request("getitem", self._path, (key,))
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        if isinstance(value, _AugOp):
-            self._link.request("augitem", self._path, (key, value.op, value.operand))
+        if type(value) is _AugOp:
+            _send_aug(self._link, "augitem", self._path, (key, value.op, value.operand), value)
         else:
             self._link.request("setitem", self._path, (key, value))
 
@@ -668,10 +726,13 @@ class Share:
             shutil.rmtree(owner.dir, ignore_errors=True)
 
     def sync(self) -> None:
-        """Wait until this process's pipelined writes are applied. (Top-level assignments,
-        ``share.x = value``, are sent without waiting for the server; any other operation,
-        ``tell()``, ``start()``, a Pool call, and the end of a child process or pool item do
-        the same wait, so other processes always see them.)"""
+        """Wait until this process's writes sent without waiting are applied, and raise the
+        error one of them got. (Top-level assignments, ``share.x = value``, are sent without
+        waiting; so are, in an Skprocess child or a pool worker, ``share.x += v`` and method
+        calls used as statements outside ``try``/``with``. Any operation that needs an
+        answer, ``tell()``, ``Pipe.send()``, ``start()``, a Pool call, and the end of each
+        lifecycle section and pool chunk do the same wait, so other processes always see
+        them.)"""
         link = self._sk.link
         if link is not None:
             link.drain()
@@ -726,13 +787,7 @@ class Share:
                 return state[name]
             except KeyError:
                 raise AttributeError(f"the Share has no attribute {name!r}") from None
-        how = usage(sys._getframe(1))
-        try:
-            return _access(link, (name,), how)
-        except AttributeError:
-            raise
-        except _remote_missing() as exc:
-            raise AttributeError(str(exc)) from None
+        return _access(link, (name,), usage(sys._getframe(1)))
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _OWN:
@@ -746,8 +801,8 @@ class Share:
                 raise ShareError("in-place operations need a running Share; call share.start()")
             owner.pending.append(("set", (name,), (value,)))
             return
-        if isinstance(value, _AugOp):
-            link.request("aug", (name,), (value.op, value.operand))
+        if type(value) is _AugOp:
+            _send_aug(link, "aug", (name,), (value.op, value.operand), value)
         else:
             # a top-level assignment cannot fail on the server (the value was pickled here):
             # it is pipelined; reads and synchronization points wait for it
@@ -837,12 +892,6 @@ def _check_name(name: str) -> None:
             f"{name!r} is part of the Share's own API (share.{name}); "
             "store the value under another name"
         )
-
-
-def _remote_missing() -> type[BaseException]:
-    from ._server import _Missing
-
-    return _Missing
 
 
 class _State:

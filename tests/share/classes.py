@@ -150,3 +150,45 @@ class Holder:
         self.share.n += 1
         self.share.log.append("bumped")
         return self.share.n
+
+
+class DeferredFailure(Skprocess):
+    """Operations sent without waiting (in-place ``+=``, a method call as a statement) that
+    fail on the server: the error must still end this run, naming the statement's line."""
+
+    def __init__(self, share, kind: str) -> None:
+        self.share = share
+        self.kind = kind
+        self.caught = False
+        self.process_config.runs = 1
+
+    def __run__(self) -> None:
+        share = self.share
+        for _ in range(5):
+            share.n += 1
+        if self.kind == "aug":
+            share.missing += 1  # DEFERRED-AUG
+        elif self.kind == "method":
+            share.c.fail("deferred boom")  # DEFERRED-METHOD
+        else:  # inside try: the error is raised on its own line, and caught
+            try:
+                share.missing += 1
+            except AttributeError:
+                self.caught = True
+            try:
+                share.c.fail("caught boom")
+            except ValueError:
+                self.caught = self.caught and True
+            else:
+                self.caught = False
+        share.n += 1
+
+    def __result__(self) -> bool:
+        return self.caught
+
+
+def pool_deferred_failure(share, i: int) -> int:
+    share.n += 1
+    if i == 7:
+        share.missing += 1  # DEFERRED-POOL
+    return i

@@ -13,7 +13,7 @@ import warnings
 import psutil
 import pytest
 
-from suitkaise_nb.processing import Pool, Share, ShareError
+from suitkaise_nb.processing import Pool, ProcessError, Share, ShareError
 from suitkaise_nb.timing import Sktimer
 
 from . import classes
@@ -674,3 +674,129 @@ def test_nothing_listens_on_tcp(share):
     assert conns, "the server holds its unix socket"
     assert all(c.family == socket.AF_UNIX for c in conns), conns
     assert not proc.net_connections(kind="inet")
+
+
+# -- operations sent without waiting (write-behind in child processes) ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "marker"),
+    [("aug", AttributeError, "DEFERRED-AUG"), ("method", ValueError, "DEFERRED-METHOD")],
+)
+def test_unwaited_operation_error_ends_its_run_and_names_its_line(share, kind, error, marker):
+    """In a child, ``share.x += 1`` and a method call used as a statement are sent without
+    waiting; an error they raise on the server still fails the run that sent them, and says
+    which line sent it."""
+    share.n = 0
+    share.c = Counter()
+    p = classes.DeferredFailure(share, kind)
+    p.start()
+    with pytest.raises(ProcessError) as info:
+        p.result()
+    assert isinstance(info.value.original_error, error)
+    line = _marker_line(marker)
+    assert f"classes.py:{line}" in info.value.remote_traceback
+    assert "sent without waiting" in info.value.remote_traceback
+    # the statements after it in the same section ran too (the error came back later): the
+    # error ends the section, not the line. That is the price of not waiting.
+    assert share.n == 6
+    assert share.is_running and not share.has_error
+
+
+def test_operations_inside_try_wait_and_raise_on_their_own_line(share):
+    share.n = 0
+    share.c = Counter()
+    p = classes.DeferredFailure(share, "caught")
+    p.start()
+    assert p.result() is True  # both errors were caught by the child's own except clauses
+    assert share.n == 6
+
+
+def test_unwaited_error_in_a_pool_item_names_the_items_and_the_line(share):
+    share.n = 0
+    with Pool(workers=2) as pool:
+        with pytest.raises(AttributeError, match="no attribute 'missing'") as info:
+            pool.star().map(classes.pool_deferred_failure, [(share, i) for i in range(20)])
+        notes = " ".join(getattr(info.value, "__notes__", []))
+        assert f"classes.py:{_marker_line('DEFERRED-POOL')}" in notes
+        assert len(pool.star().map(classes.pool_aug, [(share, 3)])) == 1  # still usable
+
+
+def test_the_owner_process_waits_for_every_operation(share):
+    """In the notebook or script itself, an unprotected failing statement raises at once."""
+    share.c = Counter()
+    try:
+        share.missing += 1
+    except AttributeError:
+        pass
+    with pytest.raises(AttributeError):
+        _unprotected_aug(share)
+    with pytest.raises(ValueError, match="now"):
+        _unprotected_call(share)
+    assert share._sk.link.unacked == 0
+
+
+def _unprotected_aug(share):
+    share.missing += 1
+
+
+def _unprotected_call(share):
+    share.c.fail("now")
+
+
+def test_usage_sees_try_and_with_blocks():
+    import contextlib
+    import sys
+
+    from suitkaise_nb._share._oracle import usage
+
+    seen = []
+
+    class Probe:
+        def __getattr__(self, name):
+            seen.append(usage(sys._getframe(1)))
+            return self
+
+        def __call__(self, *a):
+            return self
+
+        def __iadd__(self, other):
+            return self
+
+        def __getitem__(self, key):
+            return self
+
+        def __setitem__(self, key, value):
+            pass
+
+    def plain(p):
+        p.m()
+        p.x += 1
+        p.d[0] += 1
+        v = p.m()
+        return v
+
+    def guarded(p):
+        try:
+            p.m()
+            p.x += 1
+            p.d[0] += 1
+        except Exception:
+            pass
+        with contextlib.nullcontext():
+            p.m()
+
+    plain(Probe())
+    assert seen[:3] == ["method-discard", "aug-discard", "augitem-discard"]
+    assert seen[3] == "method"
+    seen.clear()
+    guarded(Probe())
+    assert seen == ["method", "aug", "augitem", "method"]
+
+
+def _marker_line(marker: str) -> int:
+    with open(classes.__file__) as fh:
+        for n, text in enumerate(fh, 1):
+            if marker in text:
+                return n
+    raise AssertionError(marker)
