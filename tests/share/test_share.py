@@ -578,13 +578,17 @@ def _link_id(s: Share) -> int:
     return os.fstat(s._sk.link.conn.sock.fileno()).st_ino  # which socket
 
 
+@pytest.mark.timeout(300)
 def test_exact_under_contention_skprocess(share):
-    for _ in range(3):
+    """8 processes x 2,000 ``share.n += 1`` and 8 x 2,000 ``share.c.increment()``, all 16
+    at once: exactly 16,000 each, in 20 runs of 20."""
+    for _ in range(20):
         _contention(share, 8, 2000)
 
 
+@pytest.mark.timeout(300)
 def test_exact_under_contention_pool(share):
-    for _ in range(2):
+    for _ in range(20):
         share.n = 0
         share.c = Counter()
         with Pool(workers=8) as pool:
