@@ -97,6 +97,9 @@ class Job:
             total = None
         self.total = total
         self.it: Iterator[Any] = iter(iterable)
+        # the input as a sequence to slice chunks from (exact builtin types only: a subclass
+        # may index differently than it iterates)
+        self.seq: Any = iterable if type(iterable) in (list, tuple, range) else None
         self.next_index = 0
         self.exhausted = False
         self.retry: deque[tuple[int, list[Any]]] = deque()
@@ -174,11 +177,13 @@ class Job:
     def pull(self, n: int) -> tuple[int, list[Any]] | None:
         if self.retry:
             return self.retry.popleft()
-        items: list[Any] = []
+        items: Any = []
         start = self.next_index
         try:
-            for item in itertools.islice(self.it, n):
-                items.append(item)
+            if self.seq is not None:  # a list, tuple or range: one C-level slice
+                items = self.seq[start : start + n]
+            else:  # extend() keeps what came before an item that raised
+                items.extend(itertools.islice(self.it, n))
         except Exception as exc:
             self.fail(
                 ProcessError(f"the input iterable raised {type(exc).__name__}: {exc}"),
