@@ -114,6 +114,7 @@ class Job:
         self.finished = False
         self.cond = threading.Condition()
         self.per_item: float | None = None
+        self.probed = False  # the first chunk was pickled (item_bytes is known)
         self.slots_with_func: set[Any] = set()
         self.fn_blob = b""
         self.spec = getattr(target, "_sk_autoreconnect", None)
@@ -135,14 +136,18 @@ class Job:
 
     def chunk_size(self, nslots: int) -> int:
         if self.per_item is None:
-            size = 4
+            # nothing measured yet. The call's first chunk is a small probe (its pickle tells
+            # the size of an item); later ones may be large, because a chunk sent before the
+            # cost is known carries a time budget: the worker hands back what it did not
+            # reach (see budget()). A lazy input is still pulled a few items at a time.
+            size = 4 if not self.probed or self.total is None else 50_000
         else:
             size = int(self.target_seconds / max(self.per_item, 1e-7))
             size = max(1, min(size, 50_000))
         if self.item_bytes > 0:  # large items or results: bound the bytes, not only the time
             size = max(1, min(size, int(CHUNK_BYTES / self.item_bytes)))
         if self.total is not None:
-            remaining = self.total - self.next_index
+            remaining = self.total - self.next_index + sum(len(r[1]) for r in self.retry)
             share = math.ceil(remaining / (max(nslots, 1) * DEPTH))
             if self.per_item is not None:
                 share = max(share, int(MIN_CHUNK_SECONDS / max(self.per_item, 1e-7)))
@@ -154,6 +159,11 @@ class Job:
                 window = min(window, max(pipeline, int(WINDOW_BYTES / self.item_bytes)))
             self.window = window
         return size
+
+    def budget(self) -> float | None:
+        """Seconds a chunk may run before its worker hands the rest back: while the cost of
+        an item is unknown, one chunk's worth of time (see ``execute_chunk``)."""
+        return self.target_seconds if self.per_item is None else None
 
     def record_bytes(self, nbytes: int, n: int) -> None:
         """Track the serialized size per item (of the items sent or the results received)."""
@@ -176,7 +186,11 @@ class Job:
 
     def pull(self, n: int) -> tuple[int, list[Any]] | None:
         if self.retry:
-            return self.retry.popleft()
+            first, back = self.retry.popleft()
+            if len(back) > n:  # handed back or orphaned work goes out in today's chunk size
+                self.retry.appendleft((first + n, back[n:]))
+                back = back[:n]
+            return first, back
         items: Any = []
         start = self.next_index
         try:
@@ -561,7 +575,7 @@ class PoolCore:
         chunk_id = next(_chunk_ids)
         # few items per chunk, or large ones: let big bytes go out of band (no pickle copy)
         wire_items = _serial.oob_items(items) if len(items) <= 16 or job.item_bytes > 1e4 else items
-        payload = (job.id, chunk_id, start, wire_items, timed)
+        payload = (job.id, chunk_id, start, wire_items, timed, job.budget())
         try:
             if job.spec is not None:
                 from .._engine._reconnect import reconnect_shipping
@@ -593,6 +607,7 @@ class PoolCore:
         nbytes = len(data) + sum(memoryview(b).nbytes for b in bufs)
         if nbytes > 64 * len(items):
             job.record_bytes(nbytes, len(items))
+        job.probed = True
         if slot not in job.slots_with_func:
             job.slots_with_func.add(slot)
             slot.send_func(job)
@@ -625,9 +640,11 @@ class PoolCore:
                         self._end_job_if_done(job)
             self.dispatch()
             return
-        job, start, _items, _slot = entry
+        job, start, items, _slot = entry
         job.in_flight.pop(chunk_id, None)
         n = len(values)
+        if error is None and n < len(items) and job.error is None:
+            job.retry.appendleft((start + n, items[n:]))  # handed back unrun (a budget)
         if nbytes > 64 * n:  # only results that are not tiny count
             job.record_bytes(nbytes, n)
         slot.info.done += n

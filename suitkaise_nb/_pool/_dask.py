@@ -57,8 +57,8 @@ def run_chunk_task(fn_blob: bytes, star: bool, data: bytes, bufs: list[bytes]) -
         if len(_fn_cache) > 32:
             _fn_cache.clear()
         target = _fn_cache[key] = _Target(_serial.loads(fn_blob), star)
-    job, chunk, start, items, timed = _serial.loads(data, [memoryview(b) for b in bufs])
-    out = execute_chunk(target, start, items, timed, cancelled=_cancel_probe())
+    job, chunk, start, items, timed, budget = _serial.loads(data, [memoryview(b) for b in bufs])
+    out = execute_chunk(target, start, items, timed, cancelled=_cancel_probe(), budget=budget)
     if out is None:  # the future was cancelled (a timeout): the rest of the chunk is skipped
         return pickle.dumps(
             (_serial.dumps_bytes((job, chunk, [], [], "cancelled", 0.0)), []), protocol=5

@@ -113,12 +113,16 @@ def execute_chunk(
     timed: bool,
     cur: Any = None,
     cancelled: Any = None,
+    budget: float | None = None,
 ) -> tuple[list[Any], list[float], Any, float] | None:
     """Run one chunk; (values, durations, first error or None, busy seconds), or None when
     ``cancelled()`` said to give up. Slow items (``timed``) are timed one by one and their
     index is published in ``cur`` before each; fast items run in a C-level ``map`` (only the
-    chunk's range is published, so a crash names the range). Used by local workers and by
-    Dask tasks alike."""
+    chunk's range is published, so a crash names the range). With a ``budget`` (seconds; the
+    first chunks of a call, before the cost of its items is known) the chunk may end early:
+    the items left once it is spent are handed back unrun (fewer values and no error), for the
+    parent to send again in chunks sized by what this one measured. Used by local workers and
+    by Dask tasks alike."""
     values: list[Any] = []
     durations: list[float] = []
     error = None
@@ -126,6 +130,24 @@ def execute_chunk(
     if target is None:
         msg = "the job's function never arrived"
         error = (start, "", "builtins", "RuntimeError", msg, None, "")
+    elif budget is not None and not target.is_process:
+        fn = target.fn
+        mapper: Any = itertools.starmap if target.star else map
+        n, pos, step = len(items), 0, 1
+        try:
+            while pos < n:  # C-level maps over batches of 1, 2, 4, ... items
+                end = min(n, pos + step)
+                if cur is not None:
+                    cur[0] = start + pos
+                    cur[1] = start + end - 1
+                values.extend(mapper(fn, items[pos:end]))
+                pos = end
+                step *= 2
+                if _perf() - t_chunk >= budget:
+                    break
+        except BaseException as exc:
+            error = _error_payload(start + len(values), items[len(values)], exc)
+        timed = False  # one mean duration for the chunk, below
     elif not timed and not target.is_process:
         if cur is not None:
             cur[0] = start
@@ -159,6 +181,8 @@ def execute_chunk(
                     if cancelled():
                         return None
                 i += 1
+                if budget is not None and t1 - t_chunk >= budget:
+                    break  # hand the rest back (see the docstring)
         except BaseException as exc:
             error = _error_payload(i, items[i - start], exc)
     busy = _perf() - t_chunk
@@ -214,9 +238,13 @@ class _Worker:
                 self.pending.append(f)
         return job in self.cancelled
 
-    def run_chunk(self, job: int, chunk: int, start: int, items: list[Any], timed: bool) -> None:
+    def run_chunk(
+        self, job: int, chunk: int, start: int, items: list[Any], timed: bool, budget: float | None
+    ) -> None:
         target = self.targets.get(job)
-        out = execute_chunk(target, start, items, timed, self.cur, lambda: self.poll_cancel(job))
+        out = execute_chunk(
+            target, start, items, timed, self.cur, lambda: self.poll_cancel(job), budget
+        )
         self.set_current(-1)
         if out is None:  # the parent no longer wants this chunk
             self.send_results(job, chunk, start, [], [], "cancelled", 0.0, [])
@@ -262,7 +290,9 @@ class _Worker:
             kind = f.kind
             if kind == K_CHUNK:
                 try:
-                    job, chunk, start, items, timed = _serial.loads(f.main, f.buffers, f.fds)
+                    job, chunk, start, items, timed, budget = _serial.loads(
+                        f.main, f.buffers, f.fds
+                    )
                 except Exception as exc:
                     # an item that pickled in the parent but cannot be rebuilt here: a data
                     # error of this chunk (the parent knows which chunk: the oldest it sent
@@ -273,7 +303,7 @@ class _Worker:
                 if job in self.cancelled:
                     self.send_results(job, chunk, start, [], [], "cancelled", 0.0, [])
                     continue
-                self.run_chunk(job, chunk, start, items, timed)
+                self.run_chunk(job, chunk, start, items, timed, budget)
             elif kind == K_FUNC:
                 job, fn_blob, star = pickle.loads(f.main)
                 try:

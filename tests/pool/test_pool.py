@@ -249,6 +249,27 @@ def test_slow_items_spread_over_all_workers(make_pool: Callable[..., Pool]):
     assert took < 1.15, f"two 0.6 s items on two workers took {took:.2f}s"
 
 
+@pytest.mark.parametrize("method", ["map", "imap", "unordered_map"])
+def test_first_chunks_hand_back_what_their_time_budget_did_not_reach(
+    make_pool: Callable[..., Pool], method: str
+):
+    """Before a call knows what an item costs, its chunks may be large (tiny items then need
+    no extra round trip), so a worker hands back the items it did not reach within one
+    chunk's time. Slow items must still spread evenly, and every value arrive once, in order
+    where the method promises order."""
+    p = make_pool(2)
+    wait_full(p)
+    # 16 slow items first, then 48 instant ones: the first large chunk holds most of the
+    # slow ones; handed back, they are shared out one by one
+    got = run_method(p, "map", fns.pid_after, [0.05] * 16 + [0.0] * 48)
+    assert len(got) == 64
+    counts = {pid: got[:16].count(pid) for pid in set(got[:16])}
+    assert len(counts) == 2 and min(counts.values()) >= 6, counts
+    squares = run_method(p, method, fns.square, range(50_000))
+    want = [x * x for x in range(50_000)]
+    assert (sorted(squares) if method == "unordered_map" else squares) == want
+
+
 # ------------------------------------------------------------------------------------------
 # lazy input
 # ------------------------------------------------------------------------------------------
