@@ -33,7 +33,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 HEADER = struct.Struct("<BHIQ")
@@ -74,11 +74,14 @@ def encode(kind: int, main: Buffer, buffers: Sequence[Buffer] = (), nfds: int = 
     return parts
 
 
-def spill(buffers: Sequence[Buffer], fds: Sequence[int]) -> tuple[list[Any], list[int]]:
+def spill(
+    buffers: Sequence[Buffer], fds: Sequence[int], cache: MemfdCache | None = None
+) -> tuple[list[Any], list[int]]:
     """Move large out-of-band buffers into memfds that travel as descriptors.
 
     The bytes are then copied once (into the memfd) instead of twice through the socket, and
     the receiver maps them (copy-on-write): a numpy array arrives without any further copy.
+    With a ``cache``, memfds the receiver has let go of are written again instead of new ones.
     Returns the buffers (a spilled one becomes a ``_Spilled`` length marker) and the fds to
     send (``fds`` first, then the memfds)."""
     if not _HAS_MEMFD or not buffers:
@@ -90,19 +93,115 @@ def spill(buffers: Sequence[Buffer], fds: Sequence[int]) -> tuple[list[Any], lis
         if n < SPILL_MIN or len(extra) >= _SPILL_MAX:
             out.append(b)
             continue
-        fd = os.memfd_create("suitkaise-nb-buffer", os.MFD_CLOEXEC)
         try:
             with memoryview(b).cast("B") as view:
-                done = 0
-                while done < n:
-                    done += os.write(fd, view[done:])
+                fd = _new_memfd(view) if cache is None else cache.fill(view)
         except BaseException:
-            os.close(fd)
             _close_all(extra)
             raise
         extra.append(fd)
         out.append(_Spilled(n))
     return out, [*fds, *extra]
+
+
+def _new_memfd(view: memoryview) -> int:
+    fd = os.memfd_create("suitkaise-nb-buffer", os.MFD_CLOEXEC)
+    try:
+        _write_at(fd, view)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_at(fd: int, view: memoryview) -> None:
+    done, n = 0, view.nbytes
+    while done < n:
+        done += os.pwrite(fd, view[done:], done)
+
+
+class MemfdCache:
+    """The memfds one sender spilled to one receiver, kept to be written again.
+
+    A new memfd costs more than the copy into it: the kernel allocates and zeroes every page
+    (on a small VM, 10 MB take ~10 ms to write into a fresh memfd and ~2 ms into a used one).
+    So a sender keeps its memfds, and writes a new buffer into one the receiver reported it
+    no longer maps (:meth:`FrameReader.released_spills`: its mapping was closed, so no view
+    of the receiver can see the new bytes). Bounded: at most ``MAX_FREE`` bytes wait
+    unused, and while ``MAX_LENT`` bytes are lent out (a receiver that keeps arrays mapped)
+    new buffers get memfds that are not kept."""
+
+    MAX_FREE = 256 << 20
+    MAX_LENT = 1 << 30
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.free: list[tuple[int, int, int]] = []  # (size, fd, inode), oldest first
+        self.lent: dict[int, tuple[int, int]] = {}  # inode -> (size, fd)
+        self.lent_bytes = 0
+        self.closed = False
+
+    def fill(self, view: memoryview) -> int:
+        """A descriptor (to send, then close) of a memfd holding ``view``'s bytes."""
+        n = view.nbytes
+        found = None
+        with self.lock:
+            for k, (size, _fd, _ino) in enumerate(self.free):
+                if n <= size <= 2 * n:
+                    found = self.free.pop(k)
+                    break
+            keep = found is not None or (not self.closed and self.lent_bytes + n <= self.MAX_LENT)
+        if not keep:
+            return _new_memfd(view)
+        if found is None:
+            fd = _new_memfd(view)
+            size, ino = n, os.fstat(fd).st_ino
+        else:
+            size, fd, ino = found
+            try:
+                _write_at(fd, view)
+            except BaseException:
+                os.close(fd)
+                raise
+        try:
+            sent = os.dup(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        with self.lock:
+            if self.closed:
+                os.close(fd)
+            else:
+                self.lent[ino] = (size, fd)
+                self.lent_bytes += size
+        return sent
+
+    def release(self, inodes: Iterable[int]) -> None:
+        """The receiver closed its mappings of these memfds: they may be written again."""
+        extra: list[int] = []
+        with self.lock:
+            for ino in inodes:
+                got = self.lent.pop(ino, None)
+                if got is None:
+                    continue
+                size, fd = got
+                self.lent_bytes -= size
+                self.free.append((size, fd, ino))
+            total = sum(size for size, _, _ in self.free)
+            while self.free and (total > self.MAX_FREE or self.closed):
+                size, fd, _ = self.free.pop(0)
+                total -= size
+                extra.append(fd)
+        _close_all(extra)
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            fds = [fd for _, fd, _ in self.free] + [fd for _, fd in self.lent.values()]
+            self.free.clear()
+            self.lent.clear()
+            self.lent_bytes = 0
+        _close_all(fds)
 
 
 class _Spilled:
@@ -114,9 +213,11 @@ class _Spilled:
         self.nbytes = nbytes
 
 
-def _map_spilled(fd: int, n: int) -> memoryview:
+def _map_spilled(fd: int, n: int, kept: list[tuple[int, mmap.mmap]] | None) -> memoryview:
     try:
         m = mmap.mmap(fd, n, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        if kept is not None:
+            kept.append((os.fstat(fd).st_ino, m))
     finally:
         os.close(fd)
     return memoryview(m)
@@ -203,9 +304,11 @@ class Spin:
 class FrameReader:
     """Incremental frame parser fed by ``recvmsg``; handles fds and large bodies."""
 
-    __slots__ = ("_big", "_big_meta", "_big_pos", "_buf", "_fds", "_pos", "_scratch")
+    __slots__ = ("_big", "_big_meta", "_big_pos", "_buf", "_fds", "_pos", "_scratch", "mapped")
 
     def __init__(self) -> None:
+        # the memfd mappings handed out, when the sender reuses memfds (released_spills)
+        self.mapped: list[tuple[int, mmap.mmap]] | None = None
         self._scratch: memoryview | None = None
         self._buf = bytearray()
         self._pos = 0
@@ -340,11 +443,30 @@ class FrameReader:
             fds, mapped = fds[: len(fds) - spilled], iter(fds[len(fds) - spilled :])
         for n in lens:
             if n & _IN_FD:
-                bufs.append(_map_spilled(next(mapped), n & ~_IN_FD))
+                bufs.append(_map_spilled(next(mapped), n & ~_IN_FD, self.mapped))
                 continue
             bufs.append(view[off : off + n])
             off += n
         return Frame(kind, view[:main_len], bufs, fds)
+
+    def released_spills(self) -> list[int]:
+        """The inodes of memfd mappings nothing uses any more, now unmapped (for a sender
+        with a :class:`MemfdCache`; needs ``mapped`` set to a list). A mapping still viewed
+        (an array built on it) cannot be closed and stays listed."""
+        mapped = self.mapped
+        if not mapped:
+            return []
+        freed: list[int] = []
+        still: list[tuple[int, mmap.mmap]] = []
+        for ino, m in mapped:
+            try:
+                m.close()
+            except BufferError:
+                still.append((ino, m))
+            else:
+                freed.append(ino)
+        mapped[:] = still
+        return freed
 
     def _take_fds(self, n: int) -> list[int]:
         return [self._fds.popleft() for _ in range(min(n, len(self._fds)))]
@@ -483,6 +605,7 @@ class AsyncConn:
         self.read_deferred = False
         self.hub_reading = True
         self.after_release: list[Callable[[], None]] = []
+        self.spill_cache: MemfdCache | None = None  # see MemfdCache
         self._resume_read: Callable[[AsyncConn, list[Callable[[], None]]], None] = (
             lambda conn, todo: None
         )
@@ -501,7 +624,7 @@ class AsyncConn:
         if not buffers and not fds and not prefix and type(main) is bytes and len(main) <= _SMALL:
             self._send_small(_pack_head(kind, 0, 0, len(main)) + main)
             return
-        buffers, fds = spill(buffers, fds)
+        buffers, fds = spill(buffers, fds, self.spill_cache)
         parts = encode(kind, main, buffers, len(fds))
         # descriptors then arrive with the prefix: still before the frame that claims them
         self.send_encoded([*prefix, *parts] if prefix else parts, fds)
@@ -665,6 +788,8 @@ class AsyncConn:
             for _, vfds in self._out:
                 _close_all(vfds)
             self._out.clear()
+        if self.spill_cache is not None:
+            self.spill_cache.close()
         self.reader.close_fds()
         self.reader = FrameReader()  # let the receive buffers go now (the conn may linger)
         try:

@@ -40,10 +40,19 @@ from typing import Any
 from .._engine import _events, _serial
 from .._engine._errors import ProcessCrashedError, ProcessError, ShippingError
 from .._engine._launcher import Launcher, Spare, describe_exit
-from .._engine._wire import AsyncConn, Frame, encode
+from .._engine._wire import AsyncConn, Frame, MemfdCache, encode
 from . import _remote
 from ._model import CallModel, PoolModel, WorkerInfo
-from ._protocol import K_CANCEL, K_CHUNK, K_FORGET, K_FUNC, K_OUTPUT, K_RESULTS, UNLOADED_CHUNK
+from ._protocol import (
+    K_CANCEL,
+    K_CHUNK,
+    K_FORGET,
+    K_FREED,
+    K_FUNC,
+    K_OUTPUT,
+    K_RESULTS,
+    UNLOADED_CHUNK,
+)
 
 _job_ids = itertools.count(1)
 _chunk_ids = itertools.count(1)
@@ -322,6 +331,7 @@ class LocalSlot:
             self.shm = mmap.mmap(self.shm_fd, 4096)
             struct.pack_into("<qq", self.shm, 0, -1, -1)
         self.conn = AsyncConn(spare.sock, self.on_frames, self.on_eof, core.hub.want_write)
+        self.conn.spill_cache = MemfdCache()  # large items: memfds written again (K_FREED)
 
     def start(self) -> None:
         from .._engine._process import child_header, send_start
@@ -408,6 +418,8 @@ class LocalSlot:
             elif f.kind == K_OUTPUT:
                 stream, text = pickle.loads(f.main)
                 self.core.on_output(stream, text)
+            elif f.kind == K_FREED and self.conn.spill_cache is not None:
+                self.conn.spill_cache.release(pickle.loads(f.main))
 
     def on_eof(self) -> None:
         pass

@@ -27,6 +27,7 @@ from ._protocol import (
     K_CANCEL,
     K_CHUNK,
     K_FORGET,
+    K_FREED,
     K_FUNC,
     K_OUTPUT,
     K_RESULTS,
@@ -273,6 +274,9 @@ class _Worker:
     ) -> None:
         data, bufs = results_payload(job, chunk, start, items, (values, durations, error, busy))
         _flush_std()
+        freed = self.conn.reader.released_spills()
+        if freed:  # before the results: the parent may reuse them for the chunk it sends next
+            self.conn.send(K_FREED, pickle.dumps(freed))
         self.conn.send(K_RESULTS, data, bufs)
 
     def loop(self) -> int:
@@ -293,6 +297,7 @@ class _Worker:
                     job, chunk, start, items, timed, budget = _serial.loads(
                         f.main, f.buffers, f.fds
                     )
+                    f = None  # its buffers (memfd mappings) must not outlive the items
                 except Exception as exc:
                     # an item that pickled in the parent but cannot be rebuilt here: a data
                     # error of this chunk (the parent knows which chunk: the oldest it sent
@@ -348,4 +353,5 @@ def worker_main(conn: BlockingConn, payload: Any, header: dict[str, Any]) -> int
             os.close(fd)
     route_std(_OutputForwarder(conn), bool(header.get("capture")))
     _barriers.write_behind = True  # each chunk's end reports what a deferred write raised
+    conn.reader.mapped = []  # large items' memfds are reported back when unmapped (K_FREED)
     return _Worker(conn, shm).loop()

@@ -270,6 +270,33 @@ def test_first_chunks_hand_back_what_their_time_budget_did_not_reach(
     assert (sorted(squares) if method == "unordered_map" else squares) == want
 
 
+def test_large_items_reuse_memfds_without_mixing_contents(make_pool: Callable[..., Pool]):
+    """Items of 1 MB or more travel in memfds that the parent writes again once the worker
+    reports it unmapped them: every round must still see its own bytes, and the number of
+    memfds stays bounded instead of growing with the calls."""
+    p = make_pool(2)
+    for round_ in range(4):
+        payload = [os.urandom(16) * (1 << 16) + bytes([round_, i]) for i in range(12)]
+        want = [fns.digest(b) for b in payload]
+        assert p.map(fns.digest, payload) == want
+    caches = [s.conn.spill_cache for s in p._core.slots]
+    held = sum(len(c.free) + len(c.lent) for c in caches)
+    assert 0 < held <= 12, held  # reused: 48 items went out in at most 12 memfds
+
+
+def test_an_array_kept_by_the_worker_is_not_overwritten(make_pool: Callable[..., Pool]):
+    """A numpy array arrives mapped on its memfd without a copy; if the worker keeps it, the
+    memfd is never reported free, so later items cannot change the kept array."""
+    np = pytest.importorskip("numpy")
+    p = make_pool(1)
+    arrays = [np.full(1 << 18, i, dtype=np.int64) for i in range(6)]  # 2 MB each
+    want = [fns.digest(a.tobytes()) for a in arrays]
+    assert p.map(fns.keep_array, arrays[:3]) == want[:3]
+    assert p.map(fns.digest, [os.urandom(1 << 21) for _ in range(6)])  # reuse what is free
+    assert p.map(fns.keep_array, arrays[3:]) == want[3:]
+    assert p.map(fns.kept_digests, [None]) == [want]
+
+
 # ------------------------------------------------------------------------------------------
 # lazy input
 # ------------------------------------------------------------------------------------------
