@@ -236,7 +236,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--tiny", type=int, default=100_000)
-    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--creates", type=int, default=5)
     ap.add_argument("--cap", type=float, default=10.0)
     ap.add_argument("--no-kernel", action="store_true")

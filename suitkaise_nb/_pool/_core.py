@@ -6,7 +6,7 @@
     ─────────────                         ──────────                          ───────────────
     Pool.map(fn, items) ─submit(job)─►  dispatch(): for each slot with room   FUNC once per job
          │                               pull a chunk from the job's input ─► CHUNK (start, items)
-         │                               (adaptive size: ~20 ms of work)
+         │                               (adaptive size: ~100 ms of work)
          │   ◄──── cond.notify ──────── on RESULTS: store values, count,   ◄── RESULTS
     wait / iterate                       re-estimate item cost, dispatch       (values, durations,
                                                                                 first error)
@@ -57,11 +57,11 @@ from ._protocol import (
 _job_ids = itertools.count(1)
 _chunk_ids = itertools.count(1)
 DEPTH = 2  # chunks in flight per slot: one running, one waiting
-TARGET_CHUNK_SECONDS = 0.05  # per chunk: fewer round trips, the tail still splits finely
+TARGET_CHUNK_SECONDS = 0.1  # per chunk: fewer round trips, the tail still splits finely
 # the tail of a call splits what remains over the workers, but never into chunks of less than
 # this much work: a chunk costs a round trip (~0.1 ms here), so tiny items stay in few chunks
 MIN_CHUNK_SECONDS = 0.002
-REMOTE_CHUNK_SECONDS = 0.1  # a Dask task costs a scheduler round trip: bigger chunks hide it
+REMOTE_CHUNK_SECONDS = 0.2  # a Dask task costs a scheduler round trip: bigger chunks hide it
 TIMED_ITEM_SECONDS = 20e-6
 FORGET_DELAY = 0.2  # seconds an idle worker may keep a finished call's function
 CHUNK_BYTES = 4 << 20  # once item/result sizes are known, a chunk carries at most ~4 MB
