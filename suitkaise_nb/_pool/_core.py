@@ -524,7 +524,7 @@ class PoolCore:
     def submit(self, job: Job) -> None:
         if self.closed or self.closing:
             raise PoolClosedError("the pool is closed; create a new Pool")
-        job.fn_blob = _serial.dumps_bytes(job.target, what=_name(job.target))
+        job.fn_blob = _serial.dumps_function(job.target, what=_name(job.target))
         if self.model.backend == "dask":
             job.target_seconds = REMOTE_CHUNK_SECONDS
         self.model.calls.append(job.call)

@@ -926,3 +926,41 @@ def test_bad_targets_and_items(pool: Pool):
     with pytest.raises(TypeError, match="pool item 1"):
         pool.star().map(fns.add, [(1, 2), 5])
     assert_usable(pool)
+
+
+# ------------------------------------------------------------------------------------------
+# functions typed into a notebook cell: shipped by value, and re-shipped when they change
+# ------------------------------------------------------------------------------------------
+
+
+def _cell(code: str) -> dict[str, Any]:
+    """Run ``code`` as a notebook cell does: in a namespace whose ``__name__`` is __main__."""
+    ns: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(code, "<cell>", "exec"), ns)
+    return ns
+
+
+def test_a_cell_function_sees_what_its_globals_hold_at_each_call(pool: Pool):
+    from suitkaise_nb._engine import _serial
+
+    ns = _cell(
+        "import math\n"
+        "K = 2\n"
+        "ITEMS = [10]\n"
+        "def helper(x):\n    return x + 1\n"
+        "def f(x):\n    return helper(x) * K + math.floor(0.5)\n"
+        "def g(x):\n    return x + ITEMS[0]\n"
+    )
+    f, g = ns["f"], ns["g"]
+    assert pool.map(f, [1, 2]) == [4, 6]
+    # nothing changed: the same pickle is reused (no second dill pass)
+    assert _serial.dumps_function(f) is _serial.dumps_function(f)
+    ns["K"] = 3  # a rebound global
+    assert pool.map(f, [1]) == [6]
+    exec("def helper(x):\n    return x + 100\n", ns)  # a helper redefined in another cell
+    assert pool.map(f, [1]) == [303]
+    # a mutable global can change in place: never reused, always the current contents
+    assert pool.map(g, [1]) == [11]
+    ns["ITEMS"][0] = 20
+    assert pool.map(g, [1]) == [21]
+    assert _serial.dumps_function(g) is not _serial.dumps_function(g)
