@@ -25,3 +25,15 @@ def settle() -> None:
     """Wait until everything this process sent is applied (and raise a deferred error)."""
     for barrier in barriers:
         barrier()
+
+
+def settle_noting(failure: BaseException) -> None:
+    """:func:`settle` after ``failure`` ended the work: a deferred error is not raised over
+    it (it would hide the first failure) but noted on it, so neither is lost."""
+    try:
+        settle()
+    except Exception as other:
+        failure.add_note(
+            f"(also, a Share operation sent without waiting failed: {type(other).__name__}: "
+            f"{other})"
+        )

@@ -421,7 +421,11 @@ def _on_alarm(rt: ChildRuntime) -> Callable[[int, Any], None]:
 def _call(rt: ChildRuntime, proc: Any, fn: Callable[[Any], Any], timeout: float | None) -> Any:
     # a section's Share writes sent without waiting belong to it, and so do their errors
     if timeout is None:
-        value = fn(proc)
+        try:
+            value = fn(proc)
+        except Exception as exc:
+            _barriers.settle_noting(exc)
+            raise
         _barriers.settle()
         return value
     if threading.current_thread() is not threading.main_thread():

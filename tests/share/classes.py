@@ -170,6 +170,9 @@ class DeferredFailure(Skprocess):
             share.missing += 1  # DEFERRED-AUG
         elif self.kind == "method":
             share.c.fail("deferred boom")  # DEFERRED-METHOD
+        elif self.kind == "then-raise":
+            share.missing += 1
+            raise KeyError("the run's own error")
         else:  # inside try: the error is raised on its own line, and caught
             try:
                 share.missing += 1

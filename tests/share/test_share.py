@@ -707,6 +707,21 @@ def test_unwaited_operation_error_ends_its_run_and_names_its_line(share, kind, e
     assert share.is_running and not share.has_error
 
 
+def test_a_run_that_fails_itself_still_reports_its_unwaited_error(share):
+    """The run's own exception wins, and the Share error it sent before is noted on it."""
+    share.n = 0
+    share.c = Counter()
+    p = classes.DeferredFailure(share, "then-raise")
+    p.start()
+    with pytest.raises(ProcessError) as info:
+        p.result()
+    assert isinstance(info.value.original_error, KeyError)
+    assert "no attribute 'missing'" in info.value.remote_traceback
+    p2 = classes.DeferredFailure(share, "caught")  # the next process starts clean
+    p2.start()
+    assert p2.result() is True
+
+
 def test_operations_inside_try_wait_and_raise_on_their_own_line(share):
     share.n = 0
     share.c = Counter()
