@@ -195,3 +195,8 @@ def pool_deferred_failure(share, i: int) -> int:
     if i == 7:
         share.missing += 1  # DEFERRED-POOL
     return i
+
+
+def pool_deferred_then_raise(share, i: int) -> int:
+    share.missing += 1
+    raise KeyError(f"item {i} failed itself")

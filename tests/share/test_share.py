@@ -741,6 +741,13 @@ def test_unwaited_error_in_a_pool_item_names_the_items_and_the_line(share):
         assert len(pool.star().map(classes.pool_aug, [(share, 3)])) == 1  # still usable
 
 
+def test_a_pool_item_that_fails_itself_still_reports_its_unwaited_error(share):
+    with Pool(workers=1) as pool:
+        with pytest.raises(KeyError, match="failed itself") as info:
+            pool.star().map(classes.pool_deferred_then_raise, [(share, 0)])
+        assert "no attribute 'missing'" in str(info.value.__cause__)
+
+
 def test_the_owner_process_waits_for_every_operation(share):
     """In the notebook or script itself, an unprotected failing statement raises at once."""
     share.c = Counter()
