@@ -128,10 +128,11 @@ class MemfdCache:
     So a sender keeps its memfds, and writes a new buffer into one the receiver reported it
     no longer maps (:meth:`FrameReader.released_spills`: its mapping was closed, so no view
     of the receiver can see the new bytes). Bounded: at most ``MAX_FREE`` bytes wait
-    unused, and while ``MAX_LENT`` bytes are lent out (a receiver that keeps arrays mapped)
-    new buffers get memfds that are not kept."""
+    unused (and :meth:`trim` lets them all go, e.g. at the end of a pool call), and while
+    ``MAX_LENT`` bytes are lent out (a receiver that keeps arrays mapped) new buffers get
+    memfds that are not kept."""
 
-    MAX_FREE = 256 << 20
+    MAX_FREE = 64 << 20
     MAX_LENT = 1 << 30
 
     def __init__(self) -> None:
@@ -140,6 +141,7 @@ class MemfdCache:
         self.lent: dict[int, tuple[int, int]] = {}  # inode -> (size, fd)
         self.lent_bytes = 0
         self.closed = False
+        self.created = 0  # memfds made (the rest of the buffers reused one)
 
     def fill(self, view: memoryview) -> int:
         """A descriptor (to send, then close) of a memfd holding ``view``'s bytes."""
@@ -156,6 +158,7 @@ class MemfdCache:
         if found is None:
             fd = _new_memfd(view)
             size, ino = n, os.fstat(fd).st_ino
+            self.created += 1
         else:
             size, fd, ino = found
             try:
@@ -193,6 +196,13 @@ class MemfdCache:
                 total -= size
                 extra.append(fd)
         _close_all(extra)
+
+    def trim(self) -> None:
+        """Close the memfds that wait unused (their memory goes back to the system)."""
+        with self.lock:
+            fds = [fd for _, fd, _ in self.free]
+            self.free.clear()
+        _close_all(fds)
 
     def close(self) -> None:
         with self.lock:

@@ -403,6 +403,8 @@ class LocalSlot:
     def forget(self, job: Job) -> None:
         # the worker drops the job's function with the next frame it gets, or within
         # FORGET_DELAY if none comes (a function may hold large captured data)
+        if self.conn.spill_cache is not None:
+            self.conn.spill_cache.trim()  # an idle pool holds no spare memfd memory
         if self.alive:
             self.hold(K_FORGET, pickle.dumps(job.id))
             if not self.flush_due:
