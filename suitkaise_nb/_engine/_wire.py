@@ -128,7 +128,7 @@ class MemfdCache:
     So a sender keeps its memfds, and writes a new buffer into one the receiver reported it
     no longer maps (:meth:`FrameReader.released_spills`: its mapping was closed, so no view
     of the receiver can see the new bytes). Bounded: at most ``MAX_FREE`` bytes wait
-    unused (and :meth:`trim` lets them all go, e.g. at the end of a pool call), and while
+    unused (and :meth:`trim` lets them all go: a pool does it when idle), and while
     ``MAX_LENT`` bytes are lent out (a receiver that keeps arrays mapped) new buffers get
     memfds that are not kept."""
 

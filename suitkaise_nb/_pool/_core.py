@@ -64,6 +64,7 @@ MIN_CHUNK_SECONDS = 0.002
 REMOTE_CHUNK_SECONDS = 0.2  # a Dask task costs a scheduler round trip: bigger chunks hide it
 TIMED_ITEM_SECONDS = 20e-6
 FORGET_DELAY = 0.2  # seconds an idle worker may keep a finished call's function
+TRIM_DELAY = 2.0  # seconds an idle worker's channel keeps memfds for the next call's items
 CHUNK_BYTES = 4 << 20  # once item/result sizes are known, a chunk carries at most ~4 MB
 WINDOW_BYTES = 64 << 20  # and a lazy call keeps at most ~64 MB ahead of its consumer
 
@@ -323,6 +324,7 @@ class LocalSlot:
         self.info = WorkerInfo(spare.pid)
         self.held: list[Any] = []  # encoded control frames waiting for the next frame
         self.flush_due = False
+        self.trim_due = False
         self.shm_fd: int | None = None
         self.shm: mmap.mmap | None = None
         if hasattr(os, "memfd_create"):
@@ -403,8 +405,10 @@ class LocalSlot:
     def forget(self, job: Job) -> None:
         # the worker drops the job's function with the next frame it gets, or within
         # FORGET_DELAY if none comes (a function may hold large captured data)
-        if self.conn.spill_cache is not None:
-            self.conn.spill_cache.trim()  # an idle pool holds no spare memfd memory
+        if self.conn.spill_cache is not None and not self.trim_due:
+            # an idle pool holds no spare memfd memory for long (the next call soon reuses it)
+            self.trim_due = True
+            self.core.hub.call_later(TRIM_DELAY, _trim_if_idle, weakref.ref(self))
         if self.alive:
             self.hold(K_FORGET, pickle.dumps(job.id))
             if not self.flush_due:
@@ -898,6 +902,19 @@ def _flush_held_of(ref: Any) -> None:
     slot = ref()
     if slot is not None:
         slot._flush_held()
+
+
+def _trim_if_idle(ref: Any) -> None:
+    slot = ref()
+    if slot is None:
+        return
+    slot.trim_due = False
+    cache = slot.conn.spill_cache
+    if cache is None:
+        return
+    if slot.outstanding:  # busy again: look at it after this call
+        return
+    cache.trim()
 
 
 def _locate_unloadable(start: int, items: list[Any], error: tuple[Any, ...]) -> tuple[Any, ...]:

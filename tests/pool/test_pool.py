@@ -282,7 +282,7 @@ def test_large_items_reuse_memfds_without_mixing_contents(make_pool: Callable[..
     caches = [s.conn.spill_cache for s in p._core.slots]
     created = sum(c.created for c in caches)
     assert created <= 65, created  # reused: 130 items went out in at most 65 memfds
-    # and none is held unused once a call is over (the hub trims as the call ends)
+    # and none is held unused for long once the pool is idle (trimmed TRIM_DELAY after a call)
     wait_until(lambda: all(not c.free for c in caches), what="the memfd caches to be trimmed")
 
 
