@@ -33,7 +33,9 @@ def settle_noting(failure: BaseException) -> None:
     try:
         settle()
     except Exception as other:
-        failure.add_note(
-            f"(also, a Share operation sent without waiting failed: {type(other).__name__}: "
-            f"{other})"
-        )
+        failure.add_note(also_failed(other))
+
+
+def also_failed(other: BaseException) -> str:
+    """The note that records a deferred error next to the failure that came first."""
+    return f"(also, a Share operation sent without waiting failed: {type(other).__name__}: {other})"

@@ -191,7 +191,7 @@ class MemfdCache:
                 self.lent_bytes -= size
                 self.free.append((size, fd, ino))
             total = sum(size for size, _, _ in self.free)
-            while self.free and (total > self.MAX_FREE or self.closed):
+            while self.free and total > self.MAX_FREE:
                 size, fd, _ = self.free.pop(0)
                 total -= size
                 extra.append(fd)

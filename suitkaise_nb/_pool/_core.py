@@ -408,13 +408,18 @@ class LocalSlot:
         if self.conn.spill_cache is not None and not self.trim_due:
             # an idle pool holds no spare memfd memory for long (the next call soon reuses it)
             self.trim_due = True
-            self.core.hub.call_later(TRIM_DELAY, _trim_if_idle, weakref.ref(self))
+            self.core.hub.call_later(TRIM_DELAY, _weak_call, weakref.ref(self), "_trim_if_idle")
         if self.alive:
             self.hold(K_FORGET, pickle.dumps(job.id))
             if not self.flush_due:
                 self.flush_due = True
                 # by weak reference: a pool closed meanwhile is freed at once, not in 0.2 s
-                self.core.hub.call_later(FORGET_DELAY, _flush_held_of, weakref.ref(self))
+                self.core.hub.call_later(FORGET_DELAY, _weak_call, weakref.ref(self), "_flush_held")
+
+    def _trim_if_idle(self) -> None:
+        self.trim_due = False
+        if self.conn.spill_cache is not None and not self.outstanding:  # else: next call's end
+            self.conn.spill_cache.trim()
 
     def on_frames(self, frames: list[Frame]) -> None:
         for f in frames:
@@ -898,23 +903,11 @@ def _name(target: Any) -> str:
     return getattr(target, "__qualname__", None) or type(target).__name__
 
 
-def _flush_held_of(ref: Any) -> None:
+def _weak_call(ref: Any, method: str) -> None:
+    """A delayed call on a slot that does not keep it alive (a closed pool is freed at once)."""
     slot = ref()
     if slot is not None:
-        slot._flush_held()
-
-
-def _trim_if_idle(ref: Any) -> None:
-    slot = ref()
-    if slot is None:
-        return
-    slot.trim_due = False
-    cache = slot.conn.spill_cache
-    if cache is None:
-        return
-    if slot.outstanding:  # busy again: look at it after this call
-        return
-    cache.trim()
+        getattr(slot, method)()
 
 
 def _locate_unloadable(start: int, items: list[Any], error: tuple[Any, ...]) -> tuple[Any, ...]:

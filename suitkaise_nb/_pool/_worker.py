@@ -260,9 +260,7 @@ class _Worker:
                     exc.add_note(f"(sent by one of the items {start}..{last} of this call)")
                 error = _error_payload(last, items[len(values) - 1], exc)
             elif type(error) is tuple:  # an item failed too: its error wins, this one is noted
-                also = f"{type(exc).__name__}: {exc}"
-                note = f"\n(also, a Share operation sent without waiting failed: {also})\n"
-                error = (*error[:6], error[6] + note)
+                error = (*error[:6], f"{error[6]}\n{_barriers.also_failed(exc)}\n")
         self.send_results(job, chunk, start, values, durations, error, busy, items)
 
     def send_results(

@@ -279,5 +279,6 @@ def _aug_item(ins: list[dis.Instruction], k: int) -> bool:
     return False
 
 
-def inplace_name(symbol: str) -> str | None:
-    return _INPLACE.get(symbol)
+def inplace_symbol(name: str) -> str:
+    """``"iadd"`` -> ``"+="`` (for messages)."""
+    return next((sym for sym, op in _INPLACE.items() if op == name), "op=")

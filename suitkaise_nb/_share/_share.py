@@ -39,7 +39,7 @@ from .._engine._launcher import Launcher, Spare, track, untrack
 from .._engine._model import _ids
 from .._engine._wire import AsyncConn, BlockingConn, Frame
 from .._pool import _remote
-from ._oracle import _INPLACE, usage
+from ._oracle import inplace_symbol, usage
 from ._protocol import (
     K_EXIT,
     K_HELLO,
@@ -270,7 +270,7 @@ _MAX_UNACKED = 512
 
 def _site_note(op: str, path: tuple[Any, ...], inplace: str, filename: str, lineno: int) -> str:
     where = "share" + "".join(repr([p.key]) if type(p) is Item else f".{p}" for p in path)
-    symbol = next((sym for sym, name in _INPLACE.items() if name == inplace), "op=")
+    symbol = inplace_symbol(inplace)
     what = {"aug": f"{where} {symbol} ...", "augitem": f"{where}[...] {symbol} ..."}
     statement = what.get(op, f"{where} = ..." if op == "set" else f"{where}(...)")
     return (
@@ -363,6 +363,12 @@ _AUG_NOWAIT = _AugTarget(True)
 _ITEM_PATHS = {"chain": "", "item": "", "augitem": "augitem", "augitem-discard": "augitem-discard"}
 
 
+def _aug_marker(how: str) -> _AugTarget:
+    """The stand-in for ``share.x`` in ``share.x += y``: its answer is waited for unless the
+    oracle says nobody can catch its error and this process reports deferred ones."""
+    return _AUG_NOWAIT if how.endswith("-discard") and _barriers.write_behind else _AUG
+
+
 def _send_aug(
     link: _Link, op: str, path: tuple[Any, ...], args: tuple[Any, ...], aug: _AugOp
 ) -> None:
@@ -378,7 +384,7 @@ def _access(link: _Link, path: tuple[str, ...], how: str) -> Any:
     if how == "aug":
         return _AUG
     if how == "aug-discard":
-        return _AUG_NOWAIT if _barriers.write_behind else _AUG
+        return _aug_marker(how)
     if how == "augitem" or how == "augitem-discard":
         return _Proxy(link, path, how)
     if how == "method-discard" and _barriers.write_behind:
@@ -427,7 +433,7 @@ class _Proxy:
         if how == "augitem":
             return _AUG
         if how == "augitem-discard":
-            return _AUG_NOWAIT if _barriers.write_behind else _AUG
+            return _aug_marker(how)
         how = usage(sys._getframe(1))
         if how in _ITEM_PATHS:  # share.d[k].m(), share.d[k][j] = v, share.d[k][j] += v, ...
             return _Proxy(self._link, (*self._path, Item(key)), _ITEM_PATHS[how])
