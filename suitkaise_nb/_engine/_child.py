@@ -426,15 +426,19 @@ def _call(rt: ChildRuntime, proc: Any, fn: Callable[[Any], Any], timeout: float 
         except Exception as exc:
             _barriers.settle_noting(exc)
             raise
-        _barriers.settle()
+        _barriers.check()
         return value
     if threading.current_thread() is not threading.main_thread():
         return _call_in_thread(proc, fn, timeout)
     rt.alarm_armed = True
     signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        value = fn(proc)
-        _barriers.settle()
+        try:
+            value = fn(proc)
+        except Exception as exc:
+            _barriers.settle_noting(exc)
+            raise
+        _barriers.check()
         return value
     finally:
         rt.alarm_armed = False
@@ -720,7 +724,7 @@ def run_process(conn: BlockingConn, proc: Any, header: dict[str, Any]) -> int:
     """Entry of an Skprocess child."""
     rt = ChildRuntime(conn, header)
     proc._sk = rt
-    _barriers.write_behind = True  # this process's end reports what a deferred write raised
+    _barriers.allow_deferred()  # each section's end reports what a deferred write raised
     proc.error = None
     route_std(rt, rt.capture)
     if rt.capture:
@@ -730,7 +734,7 @@ def run_process(conn: BlockingConn, proc: Any, header: dict[str, Any]) -> int:
     outcome = _reconnect_or_none(proc) or run_lifecycle(proc, rt)
     rt.done = True
     try:
-        _barriers.settle()  # wait() returning means every Share write was applied
+        _barriers.check()  # wait() returning means every Share write was applied
     except Exception as exc:
         if outcome.kind == "ok":
             outcome = Outcome("error", None, wrap_error("result", exc, proc._current_run))

@@ -17,6 +17,7 @@ The tree::
      ├── ResultTimeoutError(TimeoutError)    wait()/result()/listen() .timeout(s) expired
      ├── PipeEndpointError                   a Pipe end used or shipped the wrong way
      └── ShippingError(TypeError)            an object could not be sent to another process
+          └── ShareValueError(ValueError)    a value a Share cannot keep (named share.attr)
 
     RemoteError(RuntimeError)                mixed into rebuilt worker exceptions, so that
                                              ``except ValueError`` and ``except RuntimeError``
@@ -186,6 +187,11 @@ class ShippingError(ProcessError, TypeError):
         super().__init__(message)
         self.path = path
         self.type_name = type_name
+
+
+class ShareValueError(ShippingError, ValueError):
+    """A value a Share cannot keep (it cannot be pickled to the Share's server), named by its
+    place in the Share (``share.conn``); also a ``ValueError``, as in suitkaise."""
 
 
 class RemoteError(RuntimeError):

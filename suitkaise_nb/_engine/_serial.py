@@ -199,10 +199,11 @@ def warm_up() -> None:
         _dill_pickler_class()
 
 
-def dumps(obj: Any, *, what: str = "object") -> Dumped:
+def dumps(obj: Any, *, what: str = "object", hint: str | None = None) -> Dumped:
     """Serialize ``obj``; returns the pickle and its out-of-band buffers.
 
-    Raises :class:`ShippingError` naming the attribute that cannot travel.
+    Raises :class:`ShippingError` naming the attribute that cannot travel (with ``hint``, or
+    the hint for process attributes).
     """
     if type(obj) is bytes and len(obj) >= OOB_MIN:
         obj = _OobBytes(obj)
@@ -217,7 +218,7 @@ def dumps(obj: Any, *, what: str = "object") -> Dumped:
             # them out of band too (only paid by large pickles)
             wire = oob_items(list(obj))
             if any(x is not y for x, y in zip(wire, obj, strict=True)):
-                return dumps(wire if type(obj) is list else tuple(wire), what=what)
+                return dumps(wire if type(obj) is list else tuple(wire), what=what, hint=hint)
         if _MAIN_MARK not in data:
             return data, buffers
     except ShippingError:
@@ -233,7 +234,7 @@ def dumps(obj: Any, *, what: str = "object") -> Dumped:
     except Exception as exc:
         if _is_endpoint_error(exc):
             raise
-        raise explain_unshippable(obj, what, exc) from exc
+        raise explain_unshippable(obj, what, exc, hint) from exc
 
 
 OOB_MIN = 1 << 18  # bytes objects from this size travel out of band (no copy into the pickle)
@@ -455,8 +456,11 @@ def _children(obj: Any) -> Iterator[tuple[str, Any]]:
                 yield f".{k}", v
 
 
-def explain_unshippable(obj: Any, what: str, error: BaseException) -> ShippingError:
-    """Find the deepest attribute of ``obj`` that cannot be serialized and describe it."""
+def explain_unshippable(
+    obj: Any, what: str, error: BaseException, hint: str | None = None
+) -> ShippingError:
+    """Find the deepest attribute of ``obj`` that cannot be serialized and describe it
+    (``hint``: what to do about it, when the hint for process attributes does not apply)."""
     path = what
     cur = obj
     cause: BaseException = error
@@ -473,6 +477,9 @@ def explain_unshippable(obj: Any, what: str, error: BaseException) -> ShippingEr
     tname = f"{type(cur).__module__}.{type(cur).__qualname__}"
     if tname.startswith("builtins."):
         tname = tname[len("builtins.") :]
-    hint = _HINT if not any(h in str(cause) for h in _REFUSED_HINTS.values()) else ""
+    if any(h in str(cause) for h in _REFUSED_HINTS.values()):
+        hint = ""  # the cause says it already
+    elif hint is None:
+        hint = _HINT
     msg = f"cannot ship {path} ({tname}) to another process: {cause}. {hint}".rstrip()
     return ShippingError(msg, path=path, type_name=tname)

@@ -107,6 +107,16 @@ def _exception_blob(exc: BaseException) -> bytes | None:
             return None
 
 
+#: the chunk running now: (index of its first item, the values computed so far)
+_running: tuple[int, list[Any]] = (0, [])
+
+
+def _current_item() -> int:
+    """The index of the item running now (each item's value is appended when it returns)."""
+    start, values = _running
+    return start + len(values)
+
+
 def execute_chunk(
     target: _Target | None,
     start: int,
@@ -124,8 +134,10 @@ def execute_chunk(
     the items left once it is spent are handed back unrun (fewer values and no error), for the
     parent to send again in chunks sized by what this one measured. Used by local workers and
     by Dask tasks alike."""
+    global _running
     values: list[Any] = []
     durations: list[float] = []
+    _running = (start, values)
     error = None
     t_chunk = _perf()
     if target is None:
@@ -192,6 +204,34 @@ def execute_chunk(
     return values, durations, error, busy
 
 
+def _deferred_errors(
+    start: int, items: list[Any], values: list[Any], durations: list[float], error: Any
+) -> tuple[list[Any], list[float], Any]:
+    """Settle the chunk's Share writes sent without waiting. The first item whose write failed
+    fails (the items before it keep their values); when an item failed by itself first, the
+    write's error is noted on it."""
+    errors = _barriers.take_errors()
+    if not errors:
+        return values, durations, error
+
+    def unit_of(exc: BaseException) -> int:
+        unit = getattr(exc, "_sk_unit", None)
+        return start + len(values) if unit is None else int(unit)
+
+    first = min(errors, key=unit_of)
+    unit = getattr(first, "_sk_unit", None)
+    k = len(values) if unit is None else max(0, min(unit - start, len(values)))
+    for other in errors:
+        if other is not first:
+            first.add_note(_barriers.also_failed(other))
+    if type(error) is tuple and error[0] <= start + k:
+        # an item failed by itself first: its error wins, this one is noted
+        return values, durations, (*error[:6], f"{error[6]}\n{_barriers.also_failed(first)}\n")
+    if k >= len(items):
+        k = len(items) - 1
+    return values[:k], durations[:k], _error_payload(start + k, items[k], first)
+
+
 def results_payload(
     job: int,
     chunk: int,
@@ -251,16 +291,9 @@ class _Worker:
             self.send_results(job, chunk, start, [], [], "cancelled", 0.0, [])
             return
         values, durations, error, busy = out
-        try:
-            _barriers.settle()  # results mean "done": the items' Share writes are applied
-        except Exception as exc:
-            if error is None and values:
-                last = start + len(values) - 1
-                if last > start:
-                    exc.add_note(f"(sent by one of the items {start}..{last} of this call)")
-                error = _error_payload(last, items[len(values) - 1], exc)
-            elif type(error) is tuple:  # an item failed too: its error wins, this one is noted
-                error = (*error[:6], f"{error[6]}\n{_barriers.also_failed(exc)}\n")
+        # results mean "done": the items' Share writes are applied, and one that failed
+        # fails the item that sent it
+        values, durations, error = _deferred_errors(start, items, values, durations, error)
         self.send_results(job, chunk, start, values, durations, error, busy, items)
 
     def send_results(
@@ -354,6 +387,7 @@ def worker_main(conn: BlockingConn, payload: Any, header: dict[str, Any]) -> int
         finally:
             os.close(fd)
     route_std(_OutputForwarder(conn), bool(header.get("capture")))
-    _barriers.write_behind = True  # each chunk's end reports what a deferred write raised
+    # each chunk's end reports what a deferred write raised, naming the item that sent it
+    _barriers.allow_deferred(_current_item)
     conn.reader.mapped = []  # large items' memfds are reported back when unmapped (K_FREED)
     return _Worker(conn, shm).loop()

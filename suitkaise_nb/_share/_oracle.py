@@ -126,6 +126,25 @@ def usage(frame: FrameType | None) -> str:
     return found
 
 
+_protected_cache: dict[tuple[CodeType, int], bool] = {}
+
+
+def protected(frame: FrameType) -> bool:
+    """Is ``frame``'s current instruction inside a ``try`` or ``with`` block (where an error
+    may be caught, so that an operation there must wait and raise on its own line)?"""
+    key = (frame.f_code, frame.f_lasti)
+    found = _protected_cache.get(key)
+    if found is None:
+        try:
+            found = _protected(_instructions(frame.f_code)[2], frame.f_lasti)
+        except Exception:
+            found = True
+        if len(_protected_cache) > 65536:
+            _protected_cache.clear()
+        _protected_cache[key] = found
+    return found
+
+
 def _is_method_load(ins: dis.Instruction) -> bool:
     if ins.opname == "LOAD_METHOD":
         return True

@@ -9,40 +9,123 @@ with the Share's key before any request is read. Nothing listens on TCP.
 
 from __future__ import annotations
 
-import hashlib
+import builtins
+import datetime
+import decimal
+import enum
+import fractions
 import hmac
+import numbers
 import operator
 import os
 import pickle
-import select
+import selectors
 import signal
 import socket
 import time
 import traceback
+from collections import deque
 from typing import Any
 
 from .._engine import _serial
 from .._engine._wire import BlockingConn, FrameReader, Spin, encode, send_parts
 from .._pool._remote import short_repr
 from ._protocol import (
+    BINARY_OPS,
+    HELLO,
     K_ERR,
     K_EXIT,
-    K_HELLO,
     K_OK,
     K_READY,
+    K_REF,
     K_REQ,
+    K_RESUME,
     K_SNAPSHOT,
     K_STATE,
+    K_STATE_ERR,
     K_STATS,
+    NONCE,
+    UNARY_OPS,
     Item,
+    Ref,
+    client_proof,
+    server_proof,
 )
 
-_MUTATING = {"set", "del", "aug", "call", "callx", "setitem", "delitem", "augitem", "clear"}
+_MUTATING = {
+    "set",
+    "del",
+    "aug",
+    "call",
+    "callx",
+    "setitem",
+    "delitem",
+    "augitem",
+    "clear",
+    "op",
+}
 _NONE = pickle.dumps(None, protocol=5)
+_PREAUTH_LIMIT = 32  # connections that have not proved the key yet (the oldest is dropped)
+_PREAUTH_SECONDS = 10.0
+
+#: values read as values (copies); anything else is read as a live handle (see ``_share``)
+_PLAIN = frozenset(
+    {
+        int,
+        float,
+        complex,
+        bool,
+        str,
+        bytes,
+        type(None),
+        range,
+        type(...),
+        decimal.Decimal,
+        fractions.Fraction,
+        datetime.date,
+        datetime.datetime,
+        datetime.time,
+        datetime.timedelta,
+        datetime.timezone,
+    }
+)
+
+
+def is_value(v: Any) -> bool:
+    """Immutable: numbers, str, bytes, None, dates, enum members, and tuples / frozensets of
+    those. Such a value is read as itself; anything else is read as a handle."""
+    t = type(v)
+    if t in _PLAIN:
+        return True
+    if t is tuple or t is frozenset:
+        return all(is_value(x) for x in v)
+    if isinstance(v, enum.Enum):
+        return True
+    return isinstance(v, numbers.Number) and not hasattr(v, "__dict__")
+
+
+def _swapped(fn: Any) -> Any:
+    return lambda a, b: fn(b, a)
+
+
+#: what a handle's operators run on the server (see ``_protocol.BINARY_OPS``)
+_OPS: dict[str, Any] = {name: getattr(operator, name) for name in BINARY_OPS}
+_OPS.update({"r" + name.rstrip("_"): _swapped(getattr(operator, name)) for name in BINARY_OPS})
+_OPS.update({name: getattr(operator, name, None) or getattr(builtins, name) for name in UNARY_OPS})
+_OPS.update(
+    {
+        "truth": operator.truth,
+        "contains": operator.contains,
+        "format": format,
+        "hash": hash,
+    }
+)
+#: containers whose elements are reached by position (an iteration gives handles to them)
+_INDEXED = (list, tuple, deque)
 
 
 class _Client:
-    __slots__ = ("authed", "id", "nonce", "ops", "out", "reader", "sock")
+    __slots__ = ("authed", "hello", "id", "nonce", "ops", "out", "reader", "since", "sock")
 
     def __init__(self, sock: socket.socket, cid: int) -> None:
         self.sock = sock
@@ -50,7 +133,9 @@ class _Client:
         self.id = cid
         self.reader = FrameReader()
         self.authed = False
-        self.nonce = os.urandom(32)
+        self.hello = b""  # what the peer sent before it was authenticated (<= HELLO bytes)
+        self.nonce = os.urandom(NONCE)
+        self.since = time.monotonic()
         self.ops = 0
 
 
@@ -60,17 +145,17 @@ class Server:
         self.root: dict[str, Any] = payload["state"]
         self.key: bytes = payload["authkey"]
         self.path: str = payload["path"]
-        self.poller = select.epoll()
+        # epoll on Linux, kqueue on macOS, poll elsewhere (chosen by what the platform has)
+        self.poller = selectors.DefaultSelector()
         self.by_fd: dict[int, Any] = {}  # fd -> "listener", "parent" or a _Client
         self.clients: dict[int, _Client] = {}
         self.next_id = 1
         self.ops = 0
         self.changed: set[str] = set()
         self.last_stats = 0.0
-        self.running = True
 
     # -- operations ------------------------------------------------------------------------
-    def walk(self, path: tuple[str, ...]) -> Any:
+    def walk(self, path: tuple[Any, ...]) -> Any:
         try:
             obj = self.root[path[0]]
         except KeyError:
@@ -79,7 +164,7 @@ class Server:
             obj = obj[step.key] if type(step) is Item else getattr(obj, step)
         return obj
 
-    def assign(self, path: tuple[str, ...], value: Any) -> None:
+    def assign(self, path: tuple[Any, ...], value: Any) -> None:
         if len(path) == 1:
             self.root[path[0]] = value
             return
@@ -89,7 +174,7 @@ class Server:
         else:
             setattr(target, last, value)
 
-    def execute(self, op: str, path: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+    def execute(self, op: str, path: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
         if op == "get":
             return self.walk(path)
         if op == "set":
@@ -130,18 +215,24 @@ class Server:
             fn = getattr(operator, args[1])
             container[args[0]] = fn(container[args[0]], args[2])
             return None
+        if op == "op":
+            return _OPS[args[0]](self.walk(path), *args[1:])
         if op == "len":
             return len(self.walk(path))
         if op == "iter":
-            return list(self.walk(path))
+            return self.elements(self.walk(path))
         if op == "contains":
             return args[0] in self.walk(path)
         if op == "repr":
             return repr(self.walk(path))
         if op == "str":
             return str(self.walk(path))
+        if op == "type":
+            return type(self.walk(path))
+        if op == "copy":
+            return self.walk(path)
         if op == "names":
-            return sorted(self.root)
+            return list(self.root)
         if op == "has":
             return path[0] in self.root
         if op == "clear":
@@ -151,16 +242,34 @@ class Server:
             return os.getpid()
         raise ValueError(f"unknown Share operation {op!r}")
 
-    def local(self, op: str, path: tuple[str, ...], args: tuple[Any, ...]) -> Any:
-        """An operation issued inside the server (by a shared object's method through a Share
-        handle it holds): run in place, with the same copy semantics as a remote request."""
-        data, bufs = _serial.dumps(args, what="the value sent to the Share")
-        value = self.execute(op, path, _serial.loads(data, [memoryview(b) for b in bufs]))
+    @staticmethod
+    def elements(obj: Any) -> list[Any]:
+        """An iteration's answer: values as they are, mutable elements of a list, tuple or
+        deque as ``Ref(i)`` (the client makes handles to them), the rest as copies."""
+        items = list(obj)
+        if isinstance(obj, _INDEXED):
+            return [x if is_value(x) else Ref(i) for i, x in enumerate(items)]
+        return items
+
+    def note_change(self, op: str, path: tuple[Any, ...]) -> None:
         self.ops += 1
         if op in _MUTATING and path:
             self.changed.add(path[0])
         elif op == "clear":
             self.changed.add("*")
+
+    def local(self, op: str, path: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
+        """An operation issued inside the server (by a shared object's method through a Share
+        handle it holds): run in place. Reads give the objects themselves (what a handle would
+        reach); arguments and call results are copied, as they are for a remote request."""
+        data, bufs = _serial.dumps(args, what="the value sent to the Share")
+        value = self.execute(op, path, _serial.loads(data, [memoryview(b) for b in bufs]))
+        self.note_change(op, path)
+        if op in ("get", "getitem"):
+            return value
+        if op == "iter":
+            obj = self.walk(path)
+            return list(obj) if isinstance(obj, _INDEXED) else value
         data, bufs = _serial.dumps(value, what="the value read from the Share")
         return _serial.loads(data, [memoryview(b) for b in bufs])
 
@@ -177,16 +286,8 @@ class Server:
             return False
 
     def handle(self, client: _Client, f: Any) -> None:
-        if not client.authed:
-            expected = hmac.new(self.key, client.nonce, hashlib.sha256).digest()
-            if f.kind == K_HELLO and hmac.compare_digest(bytes(f.main), expected):
-                client.authed = True
-                self.reply(client, K_OK, b"")
-            else:
-                self.drop(client)
-            return
         if f.kind != K_REQ:
-            return
+            raise ValueError(f"unexpected frame kind {f.kind}")
         try:
             if f.buffers or f.fds:
                 op, path, args = _serial.loads(f.main, f.buffers, f.fds)
@@ -194,20 +295,19 @@ class Server:
                 op, path, args = pickle.loads(f.main)
             value = self.execute(op, path, args)
             bufs: list[pickle.PickleBuffer] = []
+            kind = K_OK
             if value is None:  # most often (a write): the answer is prebuilt
                 data = _NONE
+            elif (op == "get" or op == "getitem") and not is_value(value):
+                kind, data = K_REF, b""  # mutable: the client makes a live handle
             else:
                 data, bufs = _serial.dumps(value, what="the value read from the Share")
         except BaseException as exc:  # the server keeps running whatever a method does
             self.reply_error(client, exc)
             return
-        self.ops += 1
+        self.note_change(op, path)
         client.ops += 1
-        if op in _MUTATING and path:
-            self.changed.add(path[0])
-        elif op == "clear":
-            self.changed.add("*")
-        self.reply(client, K_OK, data, bufs)
+        self.reply(client, kind, data, bufs)
 
     def reply_error(self, client: _Client, exc: BaseException) -> None:
         """Answer with the error and its server-side traceback (the server keeps running)."""
@@ -225,8 +325,9 @@ class Server:
         if self.by_fd.pop(fd, None) is not None:
             try:
                 self.poller.unregister(fd)
-            except OSError:
+            except (KeyError, ValueError, OSError):
                 pass
+        client.reader.close_fds()
         client.sock.close()
 
     def push_stats(self, force: bool = False) -> None:
@@ -241,8 +342,8 @@ class Server:
         stats = {
             "changed": sorted(self.changed),
             "ops": self.ops,
-            "per_client": {c.id: c.ops for c in self.clients.values()},
-            "names": sorted(self.root),
+            "per_client": {c.id: c.ops for c in self.clients.values() if c.authed},
+            "names": list(self.root),
             "reprs": reprs,
         }
         self.changed = set()
@@ -250,6 +351,17 @@ class Server:
             self.parent.send(K_STATS, pickle.dumps(stats))
         except OSError:
             os._exit(1)
+
+    def snapshot(self) -> tuple[bytes, list[pickle.PickleBuffer]]:
+        """The state, one pickle per attribute (so that the parent can name one it cannot
+        rebuild). Raises :class:`ShippingError` naming an attribute that cannot be pickled."""
+        entries = []
+        bufs: list[pickle.PickleBuffer] = []
+        for name, value in self.root.items():
+            data, b = _serial.dumps(value, what=f"share.{name}", hint=_STOP_HINT.format(name=name))
+            entries.append((name, data, len(bufs), len(b)))
+            bufs += b
+        return pickle.dumps(entries, protocol=5), bufs
 
     def control(self) -> bool:
         """Read from the parent; False when the server must end."""
@@ -261,12 +373,38 @@ class Server:
             return False  # the parent is gone
         for f in self.parent.reader.frames():
             if f.kind == K_SNAPSHOT:
-                data, bufs = _serial.dumps(self.root, what="the Share's state")
-                self.parent.send(K_STATE, data, bufs)
-                return False
+                return self.give_state()
             if f.kind == K_EXIT:
                 return False
         return True
+
+    def give_state(self) -> bool:
+        """Send the state to the parent (after the requests already waiting). The server
+        ends when the parent took it, and serves on when it could not be taken."""
+        self.serve_waiting()
+        self.push_stats(force=True)
+        try:
+            data, bufs = self.snapshot()
+        except Exception as exc:
+            self.parent.send(K_STATE_ERR, pickle.dumps(str(exc)))
+            return True
+        self.parent.send(K_STATE, data, bufs)
+        while True:
+            try:
+                f = self.parent.recv()
+            except (EOFError, OSError):
+                return False
+            if f is not None and f.kind == K_RESUME:
+                return True
+            if f is not None and f.kind == K_EXIT:
+                return False
+
+    def serve_waiting(self) -> None:
+        """Apply every request that has already arrived (before the state is taken)."""
+        for key, _ in self.poller.select(0):
+            tag = self.by_fd.get(key.fd)
+            if isinstance(tag, _Client):
+                self.read_client(tag)
 
     def serve(self) -> int:
         from . import _share
@@ -284,7 +422,7 @@ class Server:
         self.watch(listener.fileno(), "listener")
         self.watch(self.parent.sock.fileno(), "parent")
         self.parent.send(K_READY, pickle.dumps(os.getpid()))
-        poll = self.poller.poll
+        poll = self.poller.select
         spin = Spin()
         try:
             while True:
@@ -302,9 +440,9 @@ class Server:
                         else:
                             spin.missed()
                     if not events:
-                        events = poll(0.1 if self.changed else -1)
-                for fd, _ in events:
-                    tag = by_fd.get(fd)
+                        events = poll(0.1 if self.changed else None)
+                for key, _ in events:
+                    tag = by_fd.get(key.fd)
                     if tag is None:
                         continue  # dropped earlier in this round
                     if tag == "listener":
@@ -324,7 +462,7 @@ class Server:
 
     def watch(self, fd: int, tag: Any) -> None:
         self.by_fd[fd] = tag
-        self.poller.register(fd, select.EPOLLIN)
+        self.poller.register(fd, selectors.EVENT_READ)
 
     def accept(self, listener: socket.socket) -> None:
         while True:
@@ -332,17 +470,66 @@ class Server:
                 sock, _ = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            sock.setblocking(True)
+            except OSError:  # out of descriptors, say: the clients we have go on
+                return
+            self.expire_unauthenticated()
+            sock.setblocking(False)
             client = _Client(sock, self.next_id)
             self.next_id += 1
             self.clients[client.id] = client
             self.watch(sock.fileno(), client)
             try:
-                sock.sendall(client.nonce)
+                sock.send(client.nonce)  # 32 bytes into an empty socket buffer
             except OSError:
                 self.drop(client)
 
+    def expire_unauthenticated(self) -> None:
+        """Peers that have not proved the key within a few seconds, or beyond a small number,
+        are dropped: waiting connections cannot pile up."""
+        waiting = [c for c in self.clients.values() if not c.authed]
+        now = time.monotonic()
+        for n, c in enumerate(waiting):
+            if now - c.since > _PREAUTH_SECONDS or len(waiting) - n >= _PREAUTH_LIMIT:
+                self.drop(c)
+
+    def authenticate(self, client: _Client) -> None:
+        """Read the peer's proof: raw bytes, at most ``HELLO`` of them; descriptors sent along
+        are discarded by the kernel (plain ``recv``); nothing is unpickled."""
+        try:
+            data = client.sock.recv(HELLO - len(client.hello))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(client)
+            return
+        client.hello += data
+        if len(client.hello) < HELLO:
+            return
+        proof, nonce_c = client.hello[:NONCE], client.hello[NONCE:]
+        if not hmac.compare_digest(proof, client_proof(self.key, client.nonce)):
+            self.drop(client)
+            return
+        try:
+            client.sock.send(server_proof(self.key, nonce_c, client.nonce))
+        except OSError:
+            self.drop(client)
+            return
+        client.sock.setblocking(True)
+        client.authed = True
+
     def read_client(self, client: _Client) -> None:
+        if not client.authed:
+            self.authenticate(client)
+            return
+        try:
+            self.serve_client(client)
+        except Exception:  # a malformed frame (or a huge one) costs its connection only
+            if client.id in self.clients:
+                self.drop(client)
+
+    def serve_client(self, client: _Client) -> None:
         try:
             got = client.reader.read(client.sock)
         except OSError:
@@ -351,11 +538,13 @@ class Server:
         frames = got if got is not None else client.reader.frames()
         if len(frames) > 1:
             client.out = []
-        for f in frames:
-            self.handle(client, f)
-            if client.id not in self.clients:
-                return
-        out, client.out = client.out, None
+        try:
+            for f in frames:
+                self.handle(client, f)
+                if client.id not in self.clients:
+                    return
+        finally:
+            out, client.out = client.out, None
         if out:
             try:
                 send_parts(client.sock, out)
@@ -364,6 +553,12 @@ class Server:
                 return
         if not alive:
             self.drop(client)
+
+
+_STOP_HINT = (
+    "stop() keeps the state by sending it to the process that owns the Share: store a value "
+    "that can be pickled there, or delete it (del share.{name}) before stop()"
+)
 
 
 def serve_main(conn: BlockingConn, payload: dict[str, Any], header: dict[str, Any]) -> int:

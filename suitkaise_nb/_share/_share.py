@@ -18,12 +18,11 @@ process that created the Share) can ``stop()`` it — the state is kept and come
 from __future__ import annotations
 
 import atexit
-import hashlib
-import hmac
 import os
 import pickle
 import shutil
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -34,22 +33,31 @@ from collections import deque
 from typing import Any
 
 from .._engine import _barriers, _events, _serial
-from .._engine._errors import ProcessError, RemoteTraceback
+from .._engine._errors import ProcessError, RemoteTraceback, ShareValueError, ShippingError
 from .._engine._launcher import Launcher, Spare, track, untrack
 from .._engine._model import _ids
 from .._engine._wire import AsyncConn, BlockingConn, Frame
 from .._pool import _remote
-from ._oracle import inplace_symbol, usage
+from ._oracle import inplace_symbol, protected, usage
 from ._protocol import (
+    BINARY_OPS,
+    K_ERR,
     K_EXIT,
-    K_HELLO,
     K_OK,
     K_READY,
+    K_REF,
     K_REQ,
+    K_RESUME,
     K_SNAPSHOT,
     K_STATE,
+    K_STATE_ERR,
     K_STATS,
+    REFLECTED_OPS,
+    UNARY_OPS,
+    HandshakeError,
     Item,
+    Ref,
+    client_handshake,
 )
 
 
@@ -82,9 +90,45 @@ class ShareModel:
 #: already inside would wait for itself forever).
 _in_server: Any = None
 
+_REF = object()  # the server's answer "that value is mutable": the caller makes a handle
+_GONE = (
+    "the Share server is gone (stopped, or it died); in the process that created it, "
+    "share.start() starts it again"
+)
+_SHARE_HINT = (
+    "A Share keeps its values in its server process: store data and objects that can be "
+    "pickled, and create sockets, locks and connections in the process that uses them."
+)
+
+
+def check_socket_path(path: str) -> None:
+    """Refuse a socket whose directory is not a private (0700) directory of this user, or
+    that is not a socket of this user: someone else may have put it there. Raises
+    FileNotFoundError when the socket is not there."""
+    d = os.path.dirname(path)
+    st = os.lstat(d)
+    uid = os.geteuid()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
+        raise ShareError(
+            f"refusing to connect to the Share: its socket directory {d} is no longer a private "
+            f"directory of this user (owner uid {st.st_uid}, mode {stat.filemode(st.st_mode)}); "
+            "another user may have replaced it. Nothing was sent or read."
+        )
+    st = os.lstat(path)
+    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != uid:
+        raise ShareError(
+            f"refusing to connect to the Share: {path} is not a socket of this user "
+            f"(owner uid {st.st_uid}, {stat.filemode(st.st_mode)}). Nothing was sent or read."
+        )
+
 
 class _Link:
-    """One authenticated connection per process (shared by its threads under a lock)."""
+    """One authenticated connection per process (shared by its threads under a lock).
+
+    Operations whose answer nobody waits for (see ``_barriers``) are sent at once; their
+    answers are read, in order, before the next request or at a barrier. Their errors are
+    kept in ``errors`` (never raised by an unrelated operation) until the engine takes them
+    at the end of the unit of work that sent them, or ``share.sync()`` raises them."""
 
     def __init__(self, path: str, key: bytes, host: str | None = None) -> None:
         self.path = path
@@ -95,32 +139,31 @@ class _Link:
         self.pid = 0
         self.broken: str | None = None
         self.unacked = 0  # pipelined requests whose answers were not read yet
-        self.sites: deque[tuple[str, tuple[Any, ...], str, str, int]] = deque()  # what, where
-        self.deferred: BaseException | None = None  # the first error among them
+        # what each one was, and where: (op, path, inplace op, file, line, unit of work)
+        self.sites: deque[tuple[str, tuple[Any, ...], str, str, int, Any]] = deque()
+        self.errors: list[BaseException] = []
 
     def _connect(self) -> BlockingConn:
+        try:
+            check_socket_path(self.path)
+        except OSError as exc:
+            raise ShareError(self._unreachable(exc)) from None
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(self.path)
-            nonce = b""
-            while len(nonce) < 32:
-                chunk = sock.recv(32 - len(nonce))
-                if not chunk:
-                    raise ConnectionError("the Share server closed the connection")
-                nonce += chunk
         except OSError as exc:
             sock.close()
             raise ShareError(self._unreachable(exc)) from None
-        conn = BlockingConn(sock)
         try:
-            conn.send(K_HELLO, hmac.new(self.key, nonce, hashlib.sha256).digest())
-            f = conn.recv()
-        except (EOFError, OSError):
-            f = None  # the server drops a client whose answer is wrong
-        if f is None or f.kind != K_OK:
-            conn.close()
-            raise ShareError("the Share server refused this client's key")
-        return conn
+            client_handshake(sock, self.key)
+        except HandshakeError as exc:
+            sock.close()
+            raise ShareError(
+                f"the handshake with the Share server at {self.path} failed: {exc} (the server "
+                "refused this client's key, or the peer is not the Share's server). No request "
+                "was sent and nothing was unpickled."
+            ) from None
+        return BlockingConn(sock)
 
     def _unreachable(self, exc: OSError) -> str:
         here = socket.gethostname()
@@ -151,14 +194,33 @@ class _Link:
         if self.broken:
             raise ShareError(self.broken)
         if self.conn is None or self.pid != os.getpid():
+            if self.pid != os.getpid():  # a forked copy: the parent's answers are not ours
+                self.unacked = 0
+                self.sites.clear()
+                self.errors = []
             self.conn = self._connect()
             self.pid = os.getpid()
-            self.unacked = 0
-            self.sites.clear()
         return self.conn
 
+    def _lost(self) -> None:
+        """The connection broke: the writes still unconfirmed are reported, not forgotten."""
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+        if self.unacked:
+            sites = list(self.sites)
+            err = ShareError(
+                f"{self.unacked} Share operation(s) sent without waiting were never confirmed: "
+                "the server stopped or died before it answered, so they may not have been applied"
+            )
+            if sites:
+                err.add_note(_site_note(*sites[0]))
+            self.errors.append(err)
+        self.unacked = 0
+        self.sites.clear()
+
     def _drain_locked(self) -> None:
-        """Read the answers of pipelined requests; raise the first error among them."""
+        """Read the answers of pipelined requests; their errors are kept (``errors``)."""
         conn = self.conn
         sites = self.sites
         try:
@@ -166,97 +228,112 @@ class _Link:
                 f = conn.recv()
                 self.unacked -= 1
                 site = sites.popleft() if sites else None
-                if f is not None and f.kind != K_OK and self.deferred is None:
-                    self.deferred = _server_error(pickle.loads(f.main))
+                if f is not None and f.kind == K_ERR:
+                    err = _server_error(pickle.loads(f.main))
                     if site is not None:
-                        self.deferred.add_note(_site_note(*site))
+                        err.add_note(_site_note(*site))
+                        try:
+                            err._sk_unit = site[5]  # type: ignore[attr-defined]
+                        except Exception:
+                            pass
+                    self.errors.append(err)
         except (EOFError, OSError):
-            if self.conn is not None:
-                self.conn.close()
-            self.conn = None
-            self.unacked = 0
-            sites.clear()
-            raise ShareError(
-                "the Share server is gone (stopped, or it died) before it confirmed earlier "
-                "writes; in the process that created it, share.start() starts it again"
-            ) from None
-        except BaseException:
-            if self.conn is not None:
-                self.conn.close()
-            self.conn = None
-            self.unacked = 0
-            sites.clear()
+            self._lost()
+        except BaseException:  # interrupted while reading: the rest can no longer be matched
+            self._lost()
             raise
-        err, self.deferred = self.deferred, None
-        if err is not None:
-            raise err
 
-    def drain(self) -> None:
-        """Wait until every pipelined write of this process is applied."""
+    def settle(self) -> None:
+        """Wait until every pipelined write of this process is applied (errors are kept)."""
         if self.unacked and self.pid == os.getpid():
             with self.lock:
                 self._drain_locked()
+
+    def take_errors(self) -> list[BaseException]:
+        self.settle()
+        if not self.errors:
+            return []
+        with self.lock:
+            errors, self.errors = self.errors, []
+        return errors
 
     def send_async(
         self, op: str, path: tuple[Any, ...], args: tuple[Any, ...] = (), depth: int = 2
     ) -> None:
         """An operation whose value nobody needs: sent now, its answer read later (in order),
-        at the next request, barrier or ``sync()``, which raises the error it got, if any."""
+        at the next request or barrier (see ``_barriers``)."""
         srv = _in_server
         if srv is not None and srv.path == self.path:
             srv.local(op, path, args)
             return
-        data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
+        data, bufs = _dumps_request(op, path, args)
         caller = sys._getframe(depth)  # the user's line (``depth`` frames up)
         inplace = args[-2] if op in ("aug", "augitem") else ""
-        site = (op, path, inplace, caller.f_code.co_filename, caller.f_lineno)
+        unit = _barriers.current_unit
+        site = (
+            op,
+            path,
+            inplace,
+            caller.f_code.co_filename,
+            caller.f_lineno,
+            unit() if unit is not None else None,
+        )
         with self.lock:
-            conn = self._live_conn()
-            if self.unacked >= _MAX_UNACKED:
-                self._drain_locked()
-            try:
-                conn.send(K_REQ, data, bufs)
-            except OSError:
-                conn.close()
-                self.conn = None
-                raise ShareError(
-                    "the Share server is gone (stopped, or it died); in the process that "
-                    "created it, share.start() starts it again"
-                ) from None
+            self._send_locked(data, bufs)
             self.unacked += 1
             self.sites.append(site)
+            if self.unacked >= _MAX_UNACKED:
+                self._drain_locked()
         _unsettled.add(self)
 
-    def request(self, op: str, path: tuple[str, ...], args: tuple[Any, ...] = ()) -> Any:
+    def _send_locked(self, data: bytes, bufs: list[Any]) -> BlockingConn:
+        """Send one request; a connection found closed before anything was sent (the server
+        was restarted) is opened again once."""
+        for attempt in (0, 1):
+            conn = self._live_conn()
+            try:
+                conn.send(K_REQ, data, bufs)
+                return conn
+            except (BrokenPipeError, ConnectionResetError):
+                self._lost()
+                if attempt:
+                    raise ShareError(_GONE) from None
+            except OSError:
+                self._lost()
+                raise ShareError(_GONE) from None
+        raise ShareError(_GONE)  # pragma: no cover (the loop returns or raises)
+
+    def request(self, op: str, path: tuple[Any, ...], args: tuple[Any, ...] = ()) -> Any:
+        """One operation, waiting for its answer; ``_REF`` when the value is mutable."""
         srv = _in_server
         if srv is not None and srv.path == self.path:
             return srv.local(op, path, args)
-        data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
+        data, bufs = _dumps_request(op, path, args)
         with self.lock:
-            self._live_conn()
-            if self.unacked:
+            if self.unacked and self.pid == os.getpid():
                 self._drain_locked()
-            assert self.conn is not None
+            conn = self._send_locked(data, bufs)
             try:
-                self.conn.send(K_REQ, data, bufs)
-                f = self.conn.recv()
+                f = conn.recv()
             except (EOFError, OSError):
-                self.conn.close()
-                self.conn = None
-                raise ShareError(
-                    "the Share server is gone (stopped, or it died); in the process that "
-                    "created it, share.start() starts it again"
-                ) from None
+                self._lost()
+                raise ShareError(_GONE) from None
             except BaseException:
                 # interrupted between request and answer: the answer would be read by the
                 # next request; drop the connection (the server finishes the operation)
-                self.conn.close()
-                self.conn = None
+                self._lost()
                 raise
         assert f is not None
         if f.kind == K_OK:
             return _serial.loads(f.main, f.buffers, f.fds)
+        if f.kind == K_REF:
+            return _REF
         raise _server_error(pickle.loads(f.main))
+
+    def get(self, path: tuple[Any, ...]) -> Any:
+        """Read ``path``: a value when immutable, else a live handle to it."""
+        value = self.request("get", path)
+        return _Proxy(self, path) if value is _REF else value
 
     def close(self) -> None:
         with self.lock:
@@ -268,34 +345,77 @@ class _Link:
 _MAX_UNACKED = 512
 
 
-def _site_note(op: str, path: tuple[Any, ...], inplace: str, filename: str, lineno: int) -> str:
-    where = "share" + "".join(repr([p.key]) if type(p) is Item else f".{p}" for p in path)
+def _where(path: tuple[Any, ...]) -> str:
+    return "share" + "".join(repr([p.key]) if type(p) is Item else f".{p}" for p in path)
+
+
+def _dumps_request(op: str, path: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
+    try:
+        return _serial.dumps((op, path, args), what="the value sent to the Share")
+    except ShippingError as exc:
+        # name the value by its place in the Share, not by its place in our request tuple
+        value: Any = args
+        what = f"the arguments of {_where(path)}(...)"
+        if op == "set":
+            value, what = args[0], _where(path)
+        elif op == "setitem":
+            value, what = args[1], f"{_where(path)}[{args[0]!r}]"
+        elif op in ("aug", "augitem"):
+            value = args[-1]
+            what = f"the right side of {_where(path)} {inplace_symbol(args[-2])}"
+        elif op in ("call", "callx"):
+            value = list(args[0]) + list(args[1].values())
+        cause = exc.__cause__ or exc
+        err = _serial.explain_unshippable(value, what, cause, hint=_SHARE_HINT)
+        raise ShareValueError(str(err), path=err.path, type_name=err.type_name) from cause
+
+
+def _site_note(
+    op: str, path: tuple[Any, ...], inplace: str, filename: str, lineno: int, unit: Any = None
+) -> str:
+    where = _where(path)
     symbol = inplace_symbol(inplace)
     what = {"aug": f"{where} {symbol} ...", "augitem": f"{where}[...] {symbol} ..."}
     statement = what.get(op, f"{where} = ..." if op == "set" else f"{where}(...)")
+    item = f" in pool item {unit}" if unit is not None else ""
     return (
-        f"(raised by `{statement}` at {filename}:{lineno}, which was sent without waiting for "
-        "its answer; put it inside try/except to get its error on its own line)"
+        f"(raised by `{statement}` at {filename}:{lineno}{item}, which was sent without waiting "
+        "for its answer; put it inside try/except to get its error on its own line)"
     )
 
 
-# links with writes in flight; held strongly until settled (they are few, and an empty set
-# makes the barrier, run at every tell/start/pool call, one truth test)
+# links with writes in flight or errors not taken yet; held strongly until settled (they are
+# few, and an empty set makes the barrier, run at every tell/start/pool call, one truth test)
 _unsettled: set[_Link] = set()
 
 
-def settle_all() -> None:
-    """The barrier registered with the engine: every link of this process is settled."""
-    if not _unsettled:
-        return
-    pid = os.getpid()
-    for link in list(_unsettled):
-        link.drain()
-        if not link.unacked or link.pid != pid:
+class _Barrier:
+    """The barrier registered with the engine (see ``_barriers``)."""
+
+    @staticmethod
+    def settle() -> None:
+        if not _unsettled:
+            return
+        pid = os.getpid()
+        for link in list(_unsettled):
+            link.settle()
+            if link.pid != pid or not (link.unacked or link.errors):
+                _unsettled.discard(link)
+
+    @staticmethod
+    def take_errors() -> list[BaseException]:
+        if not _unsettled:
+            return []
+        pid = os.getpid()
+        errors: list[BaseException] = []
+        for link in list(_unsettled):
+            if link.pid == pid:
+                errors += link.take_errors()
             _unsettled.discard(link)
+        return errors
 
 
-_barriers.barriers.append(settle_all)
+_barriers.barriers.append(_Barrier())
 
 
 def _server_error(payload: tuple[Any, ...]) -> BaseException:
@@ -321,7 +441,7 @@ class _AugOp:
     def __init__(self, op: str, operand: Any, nowait: bool) -> None:
         self.op = op
         self.operand = operand
-        self.nowait = nowait  # nobody waits for the answer (see _barriers.write_behind)
+        self.nowait = nowait  # nobody waits for the answer (see _barriers)
 
 
 def _make_aug(op: str) -> Any:
@@ -340,7 +460,7 @@ class _AugTarget:
         self.nowait = nowait
 
 
-for _op in [
+_INPLACE_OPS = [
     "iadd",
     "isub",
     "imul",
@@ -354,7 +474,8 @@ for _op in [
     "ior",
     "ixor",
     "imatmul",
-]:
+]
+for _op in _INPLACE_OPS:
     setattr(_AugTarget, f"__{_op}__", _make_aug(_op))
 
 _AUG = _AugTarget(False)
@@ -363,10 +484,10 @@ _AUG_NOWAIT = _AugTarget(True)
 _ITEM_PATHS = {"chain": "", "item": "", "augitem": "augitem", "augitem-discard": "augitem-discard"}
 
 
-def _aug_marker(how: str) -> _AugTarget:
-    """The stand-in for ``share.x`` in ``share.x += y``: its answer is waited for unless the
-    oracle says nobody can catch its error and this process reports deferred ones."""
-    return _AUG_NOWAIT if how.endswith("-discard") and _barriers.write_behind else _AUG
+def _aug_marker() -> _AugTarget:
+    """The stand-in for ``share.x`` in ``share.x += y`` where the oracle said nobody can catch
+    its error: its answer is not waited for in the thread that may pipeline."""
+    return _AUG_NOWAIT if _barriers.may_defer() else _AUG
 
 
 def _send_aug(
@@ -378,36 +499,78 @@ def _send_aug(
         link.request(op, path, args)
 
 
-def _access(link: _Link, path: tuple[str, ...], how: str) -> Any:
+def _access(link: _Link, path: tuple[Any, ...], how: str) -> Any:
     if how == "value":
-        return link.request("get", path)
+        return link.get(path)
     if how == "aug":
         return _AUG
     if how == "aug-discard":
-        return _aug_marker(how)
+        return _aug_marker()
     if how == "augitem" or how == "augitem-discard":
         return _Proxy(link, path, how)
-    if how == "method-discard" and _barriers.write_behind:
+    if how == "method-discard" and _barriers.may_defer():
         return _Proxy(link, path, how)
     return _Proxy(link, path)
 
 
+def _handle(path: str, key: bytes, host: str | None, where: tuple[Any, ...]) -> Any:
+    """Rebuild a shipped handle: in its own server, the object itself; elsewhere a handle on
+    this process's connection to that server."""
+    srv = _in_server
+    if srv is not None and srv.path == path:
+        return srv.walk(where)
+    return _Proxy(_client(path, key, host)._sk.link, where)
+
+
+def _binop(name: str) -> Any:
+    def method(self: _Proxy, other: Any) -> Any:
+        return self._link.request("op", self._path, (name, other))
+
+    method.__name__ = f"__{name.rstrip('_')}__"
+    return method
+
+
+def _unop(name: str) -> Any:
+    def method(self: _Proxy) -> Any:
+        return self._link.request("op", self._path, (name,))
+
+    method.__name__ = f"__{name}__"
+    return method
+
+
+def _inplace(name: str) -> Any:
+    def method(self: _Proxy, other: Any) -> _Proxy:
+        self._link.request("aug", self._path, (name, other))
+        return self  # the name keeps the handle; the object changed in the server
+
+    method.__name__ = f"__{name}__"
+    return method
+
+
 class _Proxy:
-    """A path inside the Share (``share.stats``, ``share.timer``); every use is one request.
+    """A live handle to a place in the Share (``share.counter``, ``share.d["k"]``).
+
+    Everything done through it runs on the server, each operation atomic: attribute reads
+    and writes, method calls, items, ``len``, ``in``, iteration, operators. Reads give values
+    when immutable and handles when mutable, so a handle can be aliased, passed to helpers,
+    threads and other processes (it pickles as a handle) and no write is lost. A handle names
+    a *place*: after ``share.counter = Counter()`` it reaches the new object.
+    ``copy.copy(handle)`` / ``copy.deepcopy(handle)`` give a detached local copy.
 
     ``_how`` is what the oracle said this path is for, when that changes how it is used: a
     subscript in an in-place assignment (``augitem``/``augitem-discard``), or a method call
     whose value nobody uses (``method-discard``: sent without waiting for its answer)."""
 
-    __slots__ = ("_how", "_link", "_path")
+    __slots__ = ("_cls", "_how", "_link", "_path")
 
     def __init__(self, link: _Link, path: tuple[Any, ...], how: str = "") -> None:
         object.__setattr__(self, "_link", link)
         object.__setattr__(self, "_path", path)
         object.__setattr__(self, "_how", how)
+        object.__setattr__(self, "_cls", None)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if name.startswith(("__", "_repr_", "_ipython", "_sk_")):
             raise AttributeError(name)
         return _access(self._link, (*self._path, name), usage(sys._getframe(1)))
 
@@ -433,11 +596,12 @@ class _Proxy:
         if how == "augitem":
             return _AUG
         if how == "augitem-discard":
-            return _aug_marker(how)
+            return _aug_marker()
         how = usage(sys._getframe(1))
         if how in _ITEM_PATHS:  # share.d[k].m(), share.d[k][j] = v, share.d[k][j] += v, ...
             return _Proxy(self._link, (*self._path, Item(key)), _ITEM_PATHS[how])
-        return self._link.request("getitem", self._path, (key,))
+        value = self._link.request("getitem", self._path, (key,))
+        return _Proxy(self._link, (*self._path, Item(key))) if value is _REF else value
 
     def __setitem__(self, key: Any, value: Any) -> None:
         if type(value) is _AugOp:
@@ -453,10 +617,18 @@ class _Proxy:
         return n
 
     def __iter__(self) -> Any:
-        return iter(self._link.request("iter", self._path))
+        link, path = self._link, self._path
+        items = link.request("iter", path)
+        return iter([_Proxy(link, (*path, Item(x.index))) if type(x) is Ref else x for x in items])
+
+    def __reversed__(self) -> Any:
+        return reversed(list(self))
 
     def __contains__(self, item: Any) -> bool:
         return bool(self._link.request("contains", self._path, (item,)))
+
+    def __bool__(self) -> bool:
+        return bool(self._link.request("op", self._path, ("truth",)))
 
     def __repr__(self) -> str:
         return str(self._link.request("repr", self._path))
@@ -464,14 +636,44 @@ class _Proxy:
     def __str__(self) -> str:
         return str(self._link.request("str", self._path))
 
-    def __eq__(self, other: Any) -> bool:
-        return bool(self._link.request("get", self._path) == other)
+    def __format__(self, spec: str) -> str:
+        return str(self._link.request("op", self._path, ("format", spec)))
 
     def __hash__(self) -> int:
-        return hash(self._path)
+        return int(self._link.request("op", self._path, ("hash",)))
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance(handle, Counter) is True
+        cls = self._cls
+        if cls is None:
+            cls = self._link.request("type", self._path)
+            object.__setattr__(self, "_cls", cls)
+        return cls
+
+    def __copy__(self) -> Any:
+        """A detached copy: a local object that no longer follows the Share."""
+        return self._link.request("copy", self._path)
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        return self._link.request("copy", self._path)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        import numpy
+
+        return numpy.asarray(self._link.request("copy", self._path), dtype=dtype)
 
     def __reduce__(self) -> Any:
-        raise TypeError("a path inside a Share cannot be shipped on its own; ship the Share itself")
+        link = self._link
+        link.settle()  # the receiving process must see what this one wrote
+        return (_handle, (link.path, link.key, link.host, self._path))
+
+
+for _name in BINARY_OPS + REFLECTED_OPS:
+    setattr(_Proxy, f"__{_name.rstrip('_')}__", _binop(_name))
+for _name in UNARY_OPS:
+    setattr(_Proxy, f"__{_name}__", _unop(_name))
+for _op in _INPLACE_OPS:
+    setattr(_Proxy, f"__{_op}__", _inplace(_op))
 
 
 # -- Share -----------------------------------------------------------------------------------------
@@ -489,10 +691,12 @@ class _Owner:
         self.spare: Spare | None = None
         self.conn: AsyncConn | None = None
         self.launcher: Launcher | None = None
+        self.key = os.urandom(32)  # kept across stop()/start(): children reconnect
         self.ready = threading.Event()
         self.ended = threading.Event()
         self.snapshot: dict[str, Any] = {}
         self.got_state = threading.Event()
+        self.state_frame: Frame | None = None  # STATE or STATE_ERR, taken by stop()
         self.pending: list[tuple[str, tuple[str, ...], tuple[Any, ...]]] = []
         self.error: str | None = None
         self.stopping = False
@@ -503,11 +707,8 @@ class _Owner:
                 self.ready.set()
             elif f.kind == K_STATS:
                 self._stats(pickle.loads(f.main))
-            elif f.kind == K_STATE:
-                try:
-                    self.snapshot = _serial.loads(f.main, f.buffers, f.fds)
-                except Exception as exc:
-                    self.error = f"the Share's state could not be read back: {exc!r}"
+            elif f.kind in (K_STATE, K_STATE_ERR):
+                self.state_frame = f
                 self.got_state.set()
 
     def _stats(self, stats: dict[str, Any]) -> None:
@@ -618,9 +819,14 @@ class Share:
             elif op == "del":
                 state.pop(where[0], None)
         owner.pending.clear()
-        owner.dir = _socket_dir()  # 0700
+        if owner.dir is None or not _still_private(owner.dir):
+            owner.dir = _socket_dir()  # fresh, 0700
         path = os.path.join(owner.dir, "share.sock")
-        key = os.urandom(32)
+        try:
+            os.unlink(path)  # left by a server that was killed
+        except FileNotFoundError:
+            pass
+        key = owner.key
         launcher = Launcher.get()
         from .._engine._process import child_header, send_start
 
@@ -652,25 +858,38 @@ class Share:
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop the server, keeping its state for a later ``start()``. True when it ended
         within ``timeout`` seconds (otherwise it is killed and its state is lost: a later
-        ``start()`` begins empty)."""
+        ``start()`` begins empty). When a value cannot be carried over (it cannot be pickled,
+        or rebuilt here), raises :class:`ShareValueError` naming it and the Share keeps
+        running with its state."""
         owner = self._owner("stop")
+        timeout = _check_seconds(timeout, "timeout")
         if not self.is_running:
             self._release_dead(owner)
             return True
         link = self._sk.link
-        try:
-            link.drain()  # this process's pipelined writes belong to the state kept
-        except ShareError:
-            pass
         owner.stopping = True
         self._sk.link = None
         assert owner.conn is not None
         owner.snapshot = {}  # an older snapshot must not come back if this one never arrives
+        owner.state_frame = None
+        owner.got_state.clear()
         try:
             owner.conn.send(K_SNAPSHOT, b"")
         except OSError:
             pass
-        ok = owner.got_state.wait(timeout) and owner.ended.wait(max(0.1, timeout))
+        got = owner.got_state.wait(_wait_arg(timeout))
+        frame, owner.state_frame = owner.state_frame, None
+        if got and frame is not None:
+            try:
+                owner.snapshot = _load_state(frame)
+            except BaseException:
+                self._resume(owner, link)
+                raise
+            try:
+                owner.conn.send(K_EXIT, b"")
+            except OSError:
+                pass
+        ok = got and frame is not None and owner.ended.wait(_wait_arg(max(0.1, timeout)))
         if not ok and owner.spare is not None:
             Launcher.signal(owner.spare, 9)
             owner.ended.wait(5)
@@ -679,6 +898,16 @@ class Share:
         owner.model.state = "stopped"
         untrack(self)
         return bool(ok)
+
+    def _resume(self, owner: _Owner, link: _Link) -> None:
+        """The state could not be carried over: the server goes on serving it."""
+        assert owner.conn is not None
+        try:
+            owner.conn.send(K_RESUME, b"")
+        except OSError:
+            pass
+        owner.stopping = False
+        self._sk.link = link
 
     def exit(self) -> None:
         """Stop the server and drop its state."""
@@ -696,9 +925,10 @@ class Share:
                 Launcher.signal(owner.spare, 9)
                 owner.ended.wait(5)
             link.close()
-            self._cleanup(owner)
+            self._cleanup(owner, keep_dir=False)
         else:
             self._release_dead(owner)
+            self._cleanup(owner, keep_dir=False)
         owner.snapshot = {}
         owner.pending.clear()
         owner.model.state = "exited"
@@ -712,14 +942,17 @@ class Share:
         if owner.ended.is_set():
             self._cleanup(owner)
 
-    def _cleanup(self, owner: _Owner) -> None:
+    def _cleanup(self, owner: _Owner, keep_dir: bool = True) -> None:
+        """Release the server's process handle. Its socket directory is kept (0700, ours) for
+        the next ``start()``, so that no one else can take its name meanwhile, unless the
+        Share exits."""
         if owner.spare is not None and owner.spare.pidfd is not None:
             try:
                 os.close(owner.spare.pidfd)
             except OSError:
                 pass
             owner.spare = owner.spare._replace(pidfd=None)  # never closed twice
-        if owner.dir is not None:
+        if owner.dir is not None and not keep_dir:
             shutil.rmtree(owner.dir, ignore_errors=True)
             owner.dir = None
 
@@ -733,15 +966,18 @@ class Share:
 
     def sync(self) -> None:
         """Wait until this process's writes sent without waiting are applied, and raise the
-        error one of them got. (Top-level assignments, ``share.x = value``, are sent without
-        waiting; so are, in an Skprocess child or a pool worker, ``share.x += v`` and method
-        calls used as statements outside ``try``/``with``. Any operation that needs an
-        answer, ``tell()``, ``Pipe.send()``, ``start()``, a Pool call, and the end of each
-        lifecycle section and pool chunk do the same wait, so other processes always see
-        them.)"""
+        error one of them got. (In an Skprocess child or a pool worker, ``share.x += v``,
+        ``share.x = v`` and method calls used as statements outside ``try``/``with`` are sent
+        without waiting. ``tell()``, ``Pipe.send()``, ``start()`` and a Pool call wait for them
+        too, so other processes always see them; their errors fail the lifecycle section or
+        the pool item that sent them, at its end, naming the line.)"""
         link = self._sk.link
         if link is not None:
-            link.drain()
+            errors = link.take_errors()
+            if errors:
+                for other in errors[1:]:
+                    errors[0].add_note(_barriers.also_failed(other))
+                raise errors[0]
 
     def clear(self) -> None:
         """Remove every attribute."""
@@ -809,10 +1045,12 @@ class Share:
             return
         if type(value) is _AugOp:
             _send_aug(link, "aug", (name,), (value.op, value.operand), value)
-        else:
-            # a top-level assignment cannot fail on the server (the value was pickled here):
-            # it is pipelined; reads and synchronization points wait for it
+        elif _barriers.may_defer() and not protected(sys._getframe(1)):
+            # in the thread of a child that reports deferred errors, outside try/with: sent
+            # without waiting (a value the server cannot rebuild fails the section or item)
             link.send_async("set", (name,), (value,))
+        else:
+            link.request("set", (name,), (value,))  # raises here, on the assignment's line
 
     def __delattr__(self, name: str) -> None:
         _check_name(name)
@@ -838,7 +1076,7 @@ class Share:
             raise ShareError(
                 "a stopped Share cannot be sent to another process; call share.start() first"
             )
-        link.drain()  # the receiving process must see what this one wrote
+        link.settle()  # the receiving process must see what this one wrote
         return (_client, (link.path, link.key, link.host))
 
     def __repr__(self) -> str:
@@ -851,10 +1089,31 @@ class Share:
 _SUN_PATH_MAX = 100  # AF_UNIX paths are limited to 107 bytes on Linux (103 on macOS)
 
 
+def _private_base(base: str) -> bool:
+    """A directory only this user can write to (``$XDG_RUNTIME_DIR`` normally is)."""
+    try:
+        st = os.stat(base)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _still_private(d: str) -> bool:
+    try:
+        st = os.lstat(d)
+    except OSError:
+        return False
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+
+
 def _socket_dir() -> str:
     """A new private (0700) directory whose ``share.sock`` path fits in an AF_UNIX address:
-    the temporary directory, or a shorter standard one when ``TMPDIR`` is long."""
-    bases: list[str | None] = [None, os.environ.get("XDG_RUNTIME_DIR"), "/tmp", "/var/tmp"]
+    in ``$XDG_RUNTIME_DIR`` when it is this user's own, else in the temporary directory (or a
+    shorter standard one when ``TMPDIR`` is long). ``mkdtemp`` creates it with a random name
+    and fails rather than reuse a directory someone else made."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    bases: list[str | None] = [runtime] if runtime and _private_base(runtime) else []
+    bases += [None, "/tmp", "/var/tmp"]
     for base in bases:
         if base is not None and not os.path.isdir(base):
             continue
@@ -869,6 +1128,41 @@ def _socket_dir() -> str:
         "no temporary directory has a path short enough for the Share's unix socket; "
         "set TMPDIR to a short directory"
     )
+
+
+def _load_state(frame: Frame) -> dict[str, Any]:
+    """The state sent by a stopping server, rebuilt one attribute at a time (so that the one
+    that cannot be rebuilt here is named)."""
+    if frame.kind == K_STATE_ERR:
+        raise ShareValueError(
+            f"share.stop() cannot keep the state: {pickle.loads(frame.main)}. "
+            "The Share is still running, with its state."
+        )
+    state: dict[str, Any] = {}
+    for name, data, first, count in pickle.loads(frame.main):
+        try:
+            state[name] = _serial.loads(data, frame.buffers[first : first + count])
+        except Exception as exc:
+            raise ShareValueError(
+                f"share.stop() cannot keep the state: share.{name} cannot be rebuilt in this "
+                f"process ({type(exc).__name__}: {exc}). The Share is still running, with its "
+                f"state; delete it (del share.{name}) or store a value that can be unpickled "
+                "here.",
+                path=f"share.{name}",
+            ) from exc
+    return state
+
+
+def _wait_arg(seconds: float) -> float | None:
+    return None if seconds == float("inf") else seconds
+
+
+def _check_seconds(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return float(value)
 
 
 def _reap(owner: _Owner, state: _State) -> None:
