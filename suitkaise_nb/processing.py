@@ -16,6 +16,7 @@ from ._engine._errors import RemoteError as RemoteError
 from ._engine._errors import ResultError as ResultError
 from ._engine._errors import ResultTimeoutError as ResultTimeoutError
 from ._engine._errors import RunError as RunError
+from ._engine._errors import ShareValueError as ShareValueError
 from ._engine._errors import ShippingError as ShippingError
 from ._engine._model import ProcessState as ProcessState
 from ._engine._model import ProcessTimers as ProcessTimers
@@ -49,6 +50,7 @@ __all__ = [
     "RunError",
     "Share",
     "ShareError",
+    "ShareValueError",
     "ShippingError",
     "Skprocess",
     "WorkerDiedError",

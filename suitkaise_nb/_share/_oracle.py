@@ -21,6 +21,8 @@ caller writes                      usage      what __getattr__ returns
                                    discard
 ``share.d[k] += y``                augitem    the same for one item of a container
                                    (-discard)
+``handle[k] += y`` (at the          augsub     a marker, as for ``aug``; the STORE_SUBSCR
+subscript of a handle)             (-discard) sends one atomic in-place operation
 ``share.d[k] = v``, ``del ...``,   item       a lazy path; the subscript runs on the server
 ``share.d[k]``, ``share.d[k].m()``            (``_Proxy.__getitem__`` asks the oracle again
                                               at the BINARY_SUBSCR: a chained use extends
@@ -40,6 +42,7 @@ Unknown bytecode shapes (other Python versions, C callers such as ``getattr``) f
 
 from __future__ import annotations
 
+import bisect
 import dis
 import sys
 from types import CodeType, FrameType
@@ -77,7 +80,12 @@ _Analysis = tuple[list[dis.Instruction], dict[int, int], list[tuple[int, int]] |
 _code_cache: dict[CodeType, _Analysis] = {}
 _usage_cache: dict[tuple[CodeType, int], str] = {}
 #: a usage whose answer nobody waits for -> the same usage when an error may be caught there
-_WAITING = {"method-discard": "method", "aug-discard": "aug", "augitem-discard": "augitem"}
+_WAITING = {
+    "method-discard": "method",
+    "aug-discard": "aug",
+    "augitem-discard": "augitem",
+    "augsub-discard": "augsub",
+}
 
 
 def _instructions(code: CodeType) -> _Analysis:
@@ -156,7 +164,12 @@ def _analyze(code: CodeType, lasti: int) -> str:
     ins, index, ranges = _instructions(code)
     n = index.get(lasti)
     if n is None:
-        return "value"
+        # inside an instruction's inline cache: a specialized instruction that calls Python
+        # code itself (3.11's BINARY_SUBSCR_GETITEM calling ``__getitem__``) leaves the
+        # caller's f_lasti on its last cache entry
+        n = bisect.bisect_right(ins, lasti, key=lambda i: i.offset) - 1
+        if n < 0:
+            return "value"
     found = _shape(ins, n)
     if found in _WAITING and _protected(ranges, lasti):
         return _WAITING[found]
@@ -172,6 +185,8 @@ def _shape(ins: list[dis.Instruction], n: int) -> str:
             return "aug-discard"
     elif cur.opname != "BINARY_SUBSCR":
         return "value"
+    elif n >= 2 and _aug_item(ins, n - 2):
+        return "augsub-discard"  # ``handle[k] += y``: this read is the in-place one
     found = _consumer(ins, n + 1)
     return "augitem-discard" if found == "augitem" else found
 

@@ -598,6 +598,10 @@ class _Proxy:
         if how == "augitem-discard":
             return _aug_marker()
         how = usage(sys._getframe(1))
+        if how == "augsub":  # ``handle[k] += y``
+            return _AUG
+        if how == "augsub-discard":
+            return _aug_marker()
         if how in _ITEM_PATHS:  # share.d[k].m(), share.d[k][j] = v, share.d[k][j] += v, ...
             return _Proxy(self._link, (*self._path, Item(key)), _ITEM_PATHS[how])
         value = self._link.request("getitem", self._path, (key,))
