@@ -59,6 +59,8 @@ from ._protocol import (
     Ref,
     client_handshake,
 )
+from ._state import REF as _REF
+from ._state import State
 
 
 class ShareError(ProcessError):
@@ -90,7 +92,6 @@ class ShareModel:
 #: already inside would wait for itself forever).
 _in_server: Any = None
 
-_REF = object()  # the server's answer "that value is mutable": the caller makes a handle
 _GONE = (
     "the Share server is gone (stopped, or it died); in the process that created it, "
     "share.start() starts it again"
@@ -142,6 +143,8 @@ class _Link:
         # what each one was, and where: (op, path, inplace op, file, line, unit of work)
         self.sites: deque[tuple[str, tuple[Any, ...], str, str, int, Any]] = deque()
         self.errors: list[BaseException] = []
+        # in the owner, while its Share is stopped: the state it keeps (handles act on it)
+        self.kept: State | None = None
 
     def _connect(self) -> BlockingConn:
         try:
@@ -266,6 +269,9 @@ class _Link:
         if srv is not None and srv.path == self.path:
             srv.local(op, path, args)
             return
+        if self.kept is not None:
+            self.kept.answer(op, path, args)
+            return
         data, bufs = _dumps_request(op, path, args)
         caller = sys._getframe(depth)  # the user's line (``depth`` frames up)
         inplace = args[-2] if op in ("aug", "augitem") else ""
@@ -308,6 +314,8 @@ class _Link:
         srv = _in_server
         if srv is not None and srv.path == self.path:
             return srv.local(op, path, args)
+        if self.kept is not None:  # the owner's Share is stopped: the state it keeps
+            return self.kept.answer(op, path, args)
         data, bufs = _dumps_request(op, path, args)
         with self.lock:
             if self.unacked and self.pid == os.getpid():
@@ -668,6 +676,11 @@ class _Proxy:
 
     def __reduce__(self) -> Any:
         link = self._link
+        if link.kept is not None:
+            raise ShareError(
+                "a handle of a stopped Share cannot be sent to another process; call "
+                "share.start() first"
+            )
         link.settle()  # the receiving process must see what this one wrote
         return (_handle, (link.path, link.key, link.host, self._path))
 
@@ -683,6 +696,7 @@ for _op in _INPLACE_OPS:
 # -- Share -----------------------------------------------------------------------------------------
 
 _OWN = ("_sk",)
+_MISSING = object()
 
 
 class _Owner:
@@ -701,7 +715,9 @@ class _Owner:
         self.snapshot: dict[str, Any] = {}
         self.got_state = threading.Event()
         self.state_frame: Frame | None = None  # STATE or STATE_ERR, taken by stop()
-        self.pending: list[tuple[str, tuple[str, ...], tuple[Any, ...]]] = []
+        # the connection of this process, kept across stop()/start(): handles made from it
+        # act on the kept state while the Share is stopped, and on the server again after
+        self.link: _Link | None = None
         self.error: str | None = None
         self.stopping = False
 
@@ -817,12 +833,6 @@ class Share:
             return
         self._release_dead(owner)
         state = dict(owner.snapshot)
-        for op, where, args in owner.pending:
-            if op == "set":
-                state[where[0]] = args[0]
-            elif op == "del":
-                state.pop(where[0], None)
-        owner.pending.clear()
         if owner.dir is None or not _still_private(owner.dir):
             owner.dir = _socket_dir()  # fresh, 0700
         path = os.path.join(owner.dir, "share.sock")
@@ -852,9 +862,15 @@ class Share:
         launcher.hub.add_conn(conn)
         if not owner.ready.wait(30) or owner.ended.is_set():
             raise ShareError(f"the Share server did not start: {owner.error or 'timeout'}")
-        if self._sk.link is not None:  # the link to a server that died
-            self._sk.link.close()
-        self._sk.link = _Link(path, key)
+        link = owner.link
+        if link is None:
+            link = owner.link = _Link(path, key)
+        else:  # the same connection object: handles made before a stop() work again
+            link.close()
+            link.path, link.broken, link.kept = path, None, None
+        with _links_lock:  # handles sent back to this process use it too
+            _links[(path, key)] = link
+        self._sk.link = link
         owner.model.state = "running"
         track(self)
         _events.emit("share_started", _events.ShareStarted(owner.model))
@@ -898,6 +914,13 @@ class Share:
             Launcher.signal(owner.spare, 9)
             owner.ended.wait(5)
         link.close()
+        if ok:  # handles of this process now act on the state kept here
+            link.kept = State(owner.snapshot)
+        else:
+            link.broken = (
+                f"the Share was stopped, but its server did not hand over its state within "
+                f"{timeout} s and was killed: the state is lost"
+            )
         self._cleanup(owner)
         owner.model.state = "stopped"
         untrack(self)
@@ -934,7 +957,9 @@ class Share:
             self._release_dead(owner)
             self._cleanup(owner, keep_dir=False)
         owner.snapshot = {}
-        owner.pending.clear()
+        if owner.link is not None:
+            owner.link.kept = None
+            owner.link.broken = "this Share was exited (its state was dropped)"
         owner.model.state = "exited"
         untrack(self)
 
@@ -988,8 +1013,7 @@ class Share:
         link = self._live_link("clear")
         if link is None:
             owner = self._owner("clear")
-            owner.snapshot = {}
-            owner.pending.clear()
+            owner.snapshot.clear()
             return
         link.request("clear", ())
 
@@ -1023,14 +1047,9 @@ class Share:
         if name.startswith(("__", "_repr_", "_ipython")):
             raise AttributeError(name)
         link = self._live_link(f"reading {name!r}")
-        if link is None:
-            owner = self._sk.owner
-            state = dict(owner.snapshot)
-            for op, path, args in owner.pending:
-                if op == "set":
-                    state[path[0]] = args[0]
+        if link is None:  # the state kept while stopped (its objects themselves)
             try:
-                return state[name]
+                return self._sk.owner.snapshot[name]
             except KeyError:
                 raise AttributeError(f"the Share has no attribute {name!r}") from None
         return _access(link, (name,), usage(sys._getframe(1)))
@@ -1045,7 +1064,7 @@ class Share:
             owner = self._sk.owner
             if isinstance(value, _AugOp):
                 raise ShareError("in-place operations need a running Share; call share.start()")
-            owner.pending.append(("set", (name,), (value,)))
+            owner.snapshot[name] = value
             return
         if type(value) is _AugOp:
             _send_aug(link, "aug", (name,), (value.op, value.operand), value)
@@ -1060,7 +1079,8 @@ class Share:
         _check_name(name)
         link = self._live_link(f"deleting {name!r}")
         if link is None:
-            self._sk.owner.pending.append(("del", (name,), ()))
+            if self._sk.owner.snapshot.pop(name, _MISSING) is _MISSING:
+                raise AttributeError(f"the Share has no attribute {name!r}")
             return
         link.request("del", (name,))
 

@@ -183,8 +183,30 @@ def test_a_handle_assigned_into_the_share_aliases_in_the_server(share):
     assert share.counter.value == 1
 
 
-def test_handles_of_a_stopped_share_fail_loudly(share):
+def test_handles_follow_the_state_across_stop_and_start(share):
+    """While the Share is stopped its owner keeps the state, and the owner's handles act on it
+    (the seed's pipeline returns ``share.results.items`` from inside ``with Share()``)."""
+    c = share.counter
+    items = share.items
+    items.append("before")
+    assert share.stop() is True
+    assert items == ["before"] and c.value == 0
+    c.increment()  # lands in the kept state
+    items.append("while stopped")
+    share.start()
+    assert share.counter.value == 1
+    assert share.items == ["before", "while stopped"]
+    c.increment()  # the same handle reaches the new server
+    assert share.counter.value == 2
+    with Share() as other:
+        other.log = []
+        log = other.log
+        log.append(1)
+    assert log == [1] and len(log) == 1
+
+
+def test_handles_of_an_exited_share_fail_loudly(share):
     c = share.counter
     share.exit()
-    with pytest.raises(Exception, match="Share"):
+    with pytest.raises(Exception, match="exited"):
         c.increment()
