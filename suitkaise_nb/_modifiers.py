@@ -160,6 +160,22 @@ def check_deadline(deadline: float | None) -> None:
         raise DeadlineExpired
 
 
+def check_timeout(value: object, name: str = "timeout") -> float | None:
+    """A timeout argument: seconds >= 0, ``None`` or ``inf`` for "no limit" (returned as
+    None). NaN and negative values raise ``ValueError`` naming the argument; anything that is
+    not a number raises ``TypeError``. The one check every blocking call uses."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number of seconds or None, got {value!r}")
+    seconds = float(value)
+    if math.isnan(seconds):
+        raise ValueError(f"{name} must be a number of seconds or None, got NaN")
+    if seconds < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return None if math.isinf(seconds) else seconds
+
+
 def _validate_seconds(seconds: object) -> float | None:
     """Check the argument of ``.timeout()``; ``None`` and ``inf`` mean "no limit"."""
     if seconds is None:
@@ -171,11 +187,9 @@ def _validate_seconds(seconds: object) -> float | None:
             "timeout(seconds): seconds must be a positive number or None, "
             f"not {type(seconds).__name__}"
         )
-    value = float(seconds)
-    if math.isnan(value) or value <= 0.0:
+    value = check_timeout(seconds, "timeout(seconds)")
+    if value == 0.0:
         raise ValueError(f"timeout(seconds): seconds must be a positive number, not {seconds!r}")
-    if math.isinf(value):
-        return None
     return value
 
 

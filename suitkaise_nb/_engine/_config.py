@@ -10,20 +10,19 @@ Every assignment is checked, so a bad value fails where it is written::
 
 from __future__ import annotations
 
-import math
 from typing import Any
+
+from .._modifiers import check_timeout
 
 SECTIONS = ("prerun", "run", "postrun", "onfinish", "result", "error")
 
 
 def _check_seconds(field: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{field} must be a number of seconds or None, got {value!r}")
-    if math.isnan(value) or value <= 0:
+    """Seconds > 0; None or inf: no limit."""
+    seconds = check_timeout(value, field)
+    if seconds == 0:
         raise ValueError(f"{field} must be a positive number of seconds or None, got {value!r}")
-    return float(value)
+    return seconds
 
 
 class Timeouts:

@@ -99,6 +99,7 @@ class Launcher:
         inst = cls._instance
         if inst is not None and inst.alive:
             return inst
+        _forget_parent_after_fork()
         with cls._instance_lock:
             inst = cls._instance
             if inst is None or not inst.alive:
@@ -455,6 +456,28 @@ def _close_spare(spare: Spare) -> None:
             os.close(spare.pidfd)
         except OSError:
             pass
+
+
+# -- forks ----------------------------------------------------------------------------------
+
+_fork_hook = False
+
+
+def _forget_parent_after_fork() -> None:
+    """A process forked from this one (the fork server of a script, its children, a worker
+    that forks) starts without this process's launcher: its own processes get their own. (The
+    launcher's lock may be held by the thread that forked, and would stay locked there.)"""
+    global _fork_hook
+    if not _fork_hook and hasattr(os, "register_at_fork"):
+        _fork_hook = True
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _after_fork_in_child() -> None:
+    global _live
+    Launcher._instance = None
+    Launcher._instance_lock = threading.Lock()
+    _live = weakref.WeakSet()
 
 
 # -- one atexit hook for everything -----------------------------------------------------------

@@ -28,7 +28,7 @@ from collections import deque
 from typing import Any
 
 from .._config import config
-from .._modifiers import DeadlineExpired, modifiable, remaining
+from .._modifiers import DeadlineExpired, check_timeout, modifiable, remaining
 from .._timing._timer import Sktimer
 from . import _barriers, _events, _serial
 from ._child import K_BATCH, K_BOOT_ERROR, K_FINAL, K_START, K_STOP, K_TELL, ChildRuntime
@@ -248,6 +248,12 @@ class _ParentHandle:
                         pass
 
     _feed_timers = True
+
+    def mark_stopping(self) -> None:
+        """(hub thread) A stop was sent: the state says so, unless the process already ended
+        (a stop that races the natural end changes nothing)."""
+        if self.model.state in (ProcessState.STARTING, ProcessState.RUNNING):
+            self._set_state(ProcessState.STOPPING)
 
     def _set_state(self, new: ProcessState) -> None:
         old = self.model.state
@@ -500,10 +506,9 @@ class Skprocess:
             h.send(K_STOP, b"")
         except ProcessError:
             return
-        if h.model.state in (ProcessState.STARTING, ProcessState.RUNNING):
-            launcher = h.launcher
-            assert launcher is not None
-            launcher.hub.call_soon(h._set_state, ProcessState.STOPPING)
+        launcher = h.launcher
+        assert launcher is not None
+        launcher.hub.call_soon(h.mark_stopping)
 
     def kill(self) -> None:
         """Kill the child at once: no cleanup, no result. Returns when it is gone."""
@@ -527,13 +532,12 @@ class Skprocess:
     @modifiable(timeout_error=ResultTimeoutError)
     def wait(self, timeout: float | None = None, *, _deadline: float | None = None) -> bool:
         """Block until the process has ended; False when ``timeout`` seconds pass first."""
+        timeout = check_timeout(timeout)
         h = self._require_handle("wait")
         if _deadline is not None:
             if not h.ended.wait(remaining(_deadline)):
                 raise DeadlineExpired()
             return True
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
         return h.ended.wait(timeout)
 
     @modifiable(timeout_error=ResultTimeoutError)
@@ -547,12 +551,11 @@ class Skprocess:
         if not h.ended.wait(remaining(_deadline)):
             raise DeadlineExpired()
         model = h.model
-        if model.state is ProcessState.FINISHED:
-            return model.result
-        if h.outcome is not None and h.outcome[0] == "handled":
+        if h.outcome is not None and h.outcome[0] in ("ok", "handled"):
             return model.result
         err = model.error
-        assert err is not None
+        if err is None:  # cannot happen once ended; say so rather than fail obscurely
+            err = ProcessError(f"{model.name} ended ({model.state.value}) without a result")
         raise _fresh(err)
 
     @modifiable(timeout_error=ResultTimeoutError)
@@ -589,8 +592,7 @@ class Skprocess:
 
         After the process ended, messages it sent are still returned, then None at once.
         """
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+        timeout = check_timeout(timeout)
         if _deadline is not None:
             left = remaining(_deadline)
             timeout = left if timeout is None else min(timeout, left or 0.0)

@@ -215,5 +215,56 @@ def spawned_main() -> NoReturn:
 
 def forked_main(ctrl: socket.socket) -> NoReturn:
     """Entry point in a zygote forked from a single-threaded parent: it already has what the
-    parent imported, so it greets at once and preloads the rest when idle."""
+    parent imported, so it greets at once and preloads the rest when idle. It keeps none of
+    the parent's descriptors (see :func:`drop_inherited_fds`)."""
+    drop_inherited_fds(keep={1, 2, ctrl.fileno()})
     serve(ctrl, [set_pdeathsig, _preload])
+
+
+def open_fds() -> list[int]:
+    """The descriptors open in this process (``/proc/self/fd`` on Linux, ``/dev/fd`` on macOS;
+    otherwise every number below the soft limit, up to 65,536, that ``fstat`` accepts)."""
+    for d in ("/proc/self/fd", "/dev/fd"):
+        try:
+            names = os.listdir(d)
+        except OSError:
+            continue
+        fds = []
+        for name in names:
+            try:
+                fd = int(name)
+                os.fstat(fd)  # the listing's own descriptor is closed by now
+            except (ValueError, OSError):
+                continue
+            fds.append(fd)
+        return sorted(fds)
+    import resource
+
+    limit = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 65536)
+    found = []
+    for fd in range(limit):
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        found.append(fd)
+    return found
+
+
+def drop_inherited_fds(keep: set[int]) -> None:
+    """Release every descriptor a forked fork server inherited from its parent (the script's
+    pipes, files, sockets) except ``keep``: as with ``forkserver`` and ``spawn``, the user's
+    pipes reach EOF when the user closes them. Each is replaced by ``/dev/null`` rather than
+    closed, so that a Python object still holding the number (a file, a socket) cannot later
+    close a descriptor of ours that reused it. Standard input becomes ``/dev/null`` too."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in open_fds():
+            if fd in keep or fd == devnull:
+                continue
+            try:
+                os.dup2(devnull, fd, inheritable=fd < 3)
+            except OSError:
+                pass
+    finally:
+        os.close(devnull)

@@ -479,6 +479,23 @@ class LocalSlot:
             self.shm_fd = None
 
 
+def _guarded(method: Any) -> Any:
+    """A dispatcher method run by the hub thread: an exception in it (a bug, or something a
+    user object did that we did not foresee) fails the calls of this pool, with the error,
+    instead of leaving their callers waiting for results that will never come."""
+
+    def guarded(self: PoolCore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            self._broken(exc)
+            return None
+
+    guarded.__name__ = method.__name__
+    guarded.__doc__ = method.__doc__
+    return guarded
+
+
 class PoolCore:
     """Everything a Pool does, minus the public API (which lives in ``_pool``)."""
 
@@ -497,6 +514,26 @@ class PoolCore:
         self._rr = 0
         self.owner_model: Any = self.model
         self.closer: int | None = None  # the thread waiting in close()
+
+    def _broken(self, exc: BaseException) -> None:
+        exc.add_note("(raised in the pool's dispatcher thread; the pool's running calls fail)")
+        for job in list(self.jobs):
+            if job.finished:
+                continue
+            job.fail(exc, None)
+            try:
+                for chunk_id, (slot, _start, _items) in list(job.in_flight.items()):
+                    slot.abort_chunk(job, chunk_id, False)
+            except Exception:
+                pass
+            job.in_flight.clear()
+            job.retry.clear()
+            try:
+                self._end_job_if_done(job)
+            except Exception:
+                if job in self.jobs:
+                    self.jobs.remove(job)
+                job._finish()
 
     # -- starting and replacing workers ---------------------------------------------------
     def start_local(self) -> None:
@@ -518,6 +555,7 @@ class PoolCore:
 
         self.launcher.take_async(arrived)
 
+    @_guarded
     def _add_slot(self, spare: Spare) -> None:
         if self.closing or self.closed:
             self.launcher.signal(spare, signal.SIGKILL)
@@ -543,6 +581,7 @@ class PoolCore:
             del self.model.calls[:100]
         self.hub.call_soon(self._add_job, job)
 
+    @_guarded
     def _add_job(self, job: Job) -> None:
         self.jobs.append(job)
         self.dispatch()
@@ -557,6 +596,7 @@ class PoolCore:
         job.fail(error, None)
         self.hub.call_soon(self._abort, job, kill)
 
+    @_guarded
     def _abort(self, job: Job, kill: bool) -> None:
         for chunk_id, (slot, _start, _items) in list(job.in_flight.items()):
             if slot.abort_chunk(job, chunk_id, kill) or kill:
@@ -564,6 +604,7 @@ class PoolCore:
         self._end_job_if_done(job)
 
     # -- dispatching (hub thread) ---------------------------------------------------------
+    @_guarded
     def dispatch(self) -> None:
         if not self.jobs:
             return
@@ -607,7 +648,8 @@ class PoolCore:
                     data, bufs = _serial.dumps(payload)
             else:
                 data, bufs = _serial.dumps(payload, what="items")
-        except Exception:
+        except Exception as chunk_exc:
+            exc: BaseException = chunk_exc
             index = _find_unshippable(items, start)
             if index is None:  # only the chunk as a whole fails: report its first item
                 index = start
@@ -645,6 +687,7 @@ class PoolCore:
         return True
 
     # -- results (hub thread) ---------------------------------------------------------------
+    @_guarded
     def on_results(self, slot: Any, payload: tuple[Any, ...], nbytes: int = 0) -> None:
         job_id, chunk_id, values, durations, error, busy = payload
         if chunk_id == UNLOADED_CHUNK and slot.outstanding:
@@ -731,6 +774,7 @@ class PoolCore:
                 self._shutdown_workers()
 
     # -- deaths (hub thread) ----------------------------------------------------------------
+    @_guarded
     def slot_died(self, slot: Any, code: int) -> None:
         if slot in self.slots:
             self.slots.remove(slot)
@@ -779,6 +823,7 @@ class PoolCore:
         self._replace()
         self.dispatch()
 
+    @_guarded
     def chunk_lost(self, slot: Any, chunk_id: int, reason: str) -> None:
         """A chunk whose answer will never come (a remote task that failed for good)."""
         entry = self.chunks.pop(chunk_id, None)
@@ -830,12 +875,14 @@ class PoolCore:
         self.model.state = "closed"
         return ok
 
+    @_guarded
     def _close_when_idle(self) -> None:
         if not self.jobs:
             self._shutdown_workers()
         else:
             self._abandon_stalled()
 
+    @_guarded
     def _abandon_stalled(self) -> None:
         """While closing: an imap that waits for a consumer who cannot come (``it =
         pool.imap(...)`` left half-read in a ``with Pool()`` block: its reader is the thread
@@ -874,19 +921,25 @@ class PoolCore:
         if not any(s.alive for s in self.slots):
             self.all_gone.set()
 
-    def terminate(self) -> None:
-        """Kill every worker now; running jobs fail with PoolClosedError."""
+    def terminate(self, wait: bool = True) -> None:
+        """Kill every worker now; running jobs fail with PoolClosedError. With ``wait``, returns
+        once the workers are gone (never on the hub thread: it is what reports them gone)."""
         if self.closed and self.all_gone.is_set():
             return
         self.closing = True
         err = PoolClosedError("the pool was terminated")
         for job in list(self.jobs):
             job.fail(err, None)
-        self.hub.call_soon(self._terminate)
-        self.all_gone.wait(10)
+        if self.hub.in_hub_thread:
+            self._terminate()
+        else:
+            self.hub.call_soon(self._terminate)
+            if wait:
+                self.all_gone.wait(10)
         self.closed = True
         self.model.state = "closed"
 
+    @_guarded
     def _terminate(self) -> None:
         for job in list(self.jobs):
             job.in_flight.clear()

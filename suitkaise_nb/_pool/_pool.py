@@ -27,7 +27,7 @@ from typing import Any
 
 from .._engine import _barriers, _events, _serial
 from .._engine._launcher import track, untrack
-from .._modifiers import DeadlineExpired, modifiable
+from .._modifiers import DeadlineExpired, check_timeout, modifiable
 from ._core import Job, PoolClosedError, PoolCore, _Expired
 
 
@@ -243,7 +243,6 @@ class Pool(_MapMethods):
         ):
             raise ValueError(f"workers must be a positive int or None, got {workers!r}")
         self._star = False
-        self._owner = self
         self._own_client = None
         if client is not None:
             from ._dask import import_distributed
@@ -267,6 +266,10 @@ class Pool(_MapMethods):
         self._core.model.handle_ref = weakref.ref(self)
         track(self)
         self._finalizer = weakref.finalize(self, _finalize, self._core)
+
+    @property
+    def _owner(self) -> Pool:  # not an attribute: a Pool must not refer to itself (a cycle
+        return self  # would leave it to the cyclic collector, on whatever thread it runs)
 
     @property
     def workers(self) -> int:
@@ -326,8 +329,9 @@ class Pool(_MapMethods):
         return tuple(rows)
 
     def close(self, timeout: float | None = None) -> None:
-        """Wait for running calls to finish, then stop the workers."""
-        self._core.close(timeout)
+        """Wait for running calls to finish, then stop the workers (at most ``timeout``
+        seconds; None or inf: as long as it takes)."""
+        self._core.close(check_timeout(timeout))
         self._close_client()
         untrack(self)
 
@@ -361,8 +365,10 @@ class Pool(_MapMethods):
 
 
 def _finalize(core: PoolCore) -> None:
+    """A Pool nobody closed was collected (``pool = Pool()`` run again, a cycle freed by the
+    collector on any thread, the hub's included): its workers are killed without waiting."""
     if not core.closed:
         try:
-            core.terminate()
+            core.terminate(wait=False)
         except Exception:
             pass

@@ -37,6 +37,7 @@ from .._engine._errors import ProcessError, RemoteTraceback, ShareValueError, Sh
 from .._engine._launcher import Launcher, Spare, track, untrack
 from .._engine._model import _ids
 from .._engine._wire import AsyncConn, BlockingConn, Frame
+from .._modifiers import check_timeout
 from .._pool import _remote
 from ._oracle import inplace_symbol, protected, usage
 from ._protocol import (
@@ -875,14 +876,14 @@ class Share:
         track(self)
         _events.emit("share_started", _events.ShareStarted(owner.model))
 
-    def stop(self, timeout: float = 5.0) -> bool:
+    def stop(self, timeout: float | None = 5.0) -> bool:
         """Stop the server, keeping its state for a later ``start()``. True when it ended
         within ``timeout`` seconds (otherwise it is killed and its state is lost: a later
         ``start()`` begins empty). When a value cannot be carried over (it cannot be pickled,
         or rebuilt here), raises :class:`ShareValueError` naming it and the Share keeps
         running with its state."""
         owner = self._owner("stop")
-        timeout = _check_seconds(timeout, "timeout")
+        timeout = check_timeout(timeout)
         if not self.is_running:
             self._release_dead(owner)
             return True
@@ -897,7 +898,7 @@ class Share:
             owner.conn.send(K_SNAPSHOT, b"")
         except OSError:
             pass
-        got = owner.got_state.wait(_wait_arg(timeout))
+        got = owner.got_state.wait(timeout)
         frame, owner.state_frame = owner.state_frame, None
         if got and frame is not None:
             try:
@@ -909,7 +910,7 @@ class Share:
                 owner.conn.send(K_EXIT, b"")
             except OSError:
                 pass
-        ok = got and frame is not None and owner.ended.wait(_wait_arg(max(0.1, timeout)))
+        ok = got and frame is not None and owner.ended.wait(max(0.1, timeout or 0.0) or None)
         if not ok and owner.spare is not None:
             Launcher.signal(owner.spare, 9)
             owner.ended.wait(5)
@@ -1175,18 +1176,6 @@ def _load_state(frame: Frame) -> dict[str, Any]:
                 path=f"share.{name}",
             ) from exc
     return state
-
-
-def _wait_arg(seconds: float) -> float | None:
-    return None if seconds == float("inf") else seconds
-
-
-def _check_seconds(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {value!r}")
-    return float(value)
 
 
 def _reap(owner: _Owner, state: _State) -> None:
