@@ -106,10 +106,16 @@ class Job:
         except TypeError:
             total = None
         self.total = total
-        self.it: Iterator[Any] = iter(iterable)
         # the input as a sequence to slice chunks from (exact builtin types only: a subclass
-        # may index differently than it iterates)
+        # may index differently than it iterates); sliced by the hub thread
         self.seq: Any = iterable if type(iterable) in (list, tuple, range) else None
+        # any other input is read by the caller's thread (see feed()): a slow generator, one
+        # that waits on another process, a cursor bound to its thread must not run on the hub
+        self.it: Iterator[Any] | None = iter(iterable) if self.seq is None else None
+        self.fed: deque[Any] = deque()  # items read by the caller, not sent yet
+        self.fed_done = self.seq is not None  # the input is exhausted (or raised)
+        self.feed_want = 64  # items the dispatcher would like to find read ahead
+        self.wake: Any = None  # asks the hub to dispatch (set by the core)
         self.next_index = 0
         self.exhausted = False
         self.retry: deque[tuple[int, list[Any]]] = deque()
@@ -142,6 +148,8 @@ class Job:
             return True
         if self.exhausted:
             return False
+        if self.seq is None and not self.fed and not self.fed_done:
+            return False  # waiting for the caller to read more input (at its end: pull())
         return not (self.lazy and self.window and self.next_index - self.consumed >= self.window)
 
     def chunk_size(self, nslots: int) -> int:
@@ -168,6 +176,7 @@ class Job:
             if self.item_bytes > 0:
                 window = min(window, max(pipeline, int(WINDOW_BYTES / self.item_bytes)))
             self.window = window
+        self.feed_want = max(64, size * max(nslots, 1) * DEPTH)
         return size
 
     def budget(self) -> float | None:
@@ -182,7 +191,8 @@ class Job:
             self.item_bytes = max(per, 0.5 * self.item_bytes + 0.5 * per)
 
     def stalled(self) -> bool:
-        """A lazy call that waits for its consumer (nothing running, window full)."""
+        """A lazy call that waits for its consumer (nothing running; the window is full, or
+        the input must be read by the consumer's thread)."""
         return (
             self.lazy
             and self.error is None
@@ -190,8 +200,10 @@ class Job:
             and not self.in_flight
             and not self.retry
             and not self.exhausted
-            and bool(self.window)
-            and self.next_index - self.consumed >= self.window
+            and (
+                (bool(self.window) and self.next_index - self.consumed >= self.window)
+                or (self.seq is None and not self.fed and not self.fed_done)
+            )
         )
 
     def pull(self, n: int) -> tuple[int, list[Any]] | None:
@@ -201,25 +213,91 @@ class Job:
                 self.retry.appendleft((first + n, back[n:]))
                 back = back[:n]
             return first, back
-        items: Any = []
         start = self.next_index
-        try:
-            if self.seq is not None:  # a list, tuple or range: one C-level slice
-                items = self.seq[start : start + n]
-            else:  # extend() keeps what came before an item that raised
-                items.extend(itertools.islice(self.it, n))
-        except Exception as exc:
-            self.fail(
-                ProcessError(f"the input iterable raised {type(exc).__name__}: {exc}"),
-                start + len(items),
-            )
-            return None
-        if len(items) < n:
-            self.exhausted = True
+        if self.seq is not None:  # a list, tuple or range: one C-level slice
+            items: Any = self.seq[start : start + n]
+            if len(items) < n:
+                self.exhausted = True
+        else:  # what the caller's thread has read
+            with self.cond:
+                fed = self.fed
+                if len(fed) <= n:
+                    items = list(fed)
+                    fed.clear()
+                else:
+                    items = [fed.popleft() for _ in range(n)]
+                if not fed:
+                    if self.fed_done:
+                        self.exhausted = True
+                    else:
+                        self.cond.notify_all()  # the reader may be waiting: read more
         if not items:
             return None
         self.next_index += len(items)
         return start, items
+
+    # -- the caller's thread: reading the input --------------------------------------------------
+    def _room(self) -> int:
+        room = self.feed_want - len(self.fed)
+        if self.lazy:
+            window = self.window or 64
+            room = min(room, window - (self.next_index + len(self.fed) - self.consumed))
+        return room
+
+    def feed(self) -> None:
+        """Read input items in the calling thread (the one waiting for results), as many as
+        the dispatcher wants ahead, handing them over every few milliseconds so that a slow
+        input never holds back work that is ready. Called without ``cond`` held."""
+        it = self.it
+        if it is None or self.fed_done or self.error is not None:
+            return
+        while True:
+            room = self._room()
+            if room <= 0:
+                return
+            batch: list[Any] = []
+            done = False
+            error: BaseException | None = None
+            t0 = time.perf_counter()
+            try:
+                while len(batch) < room:
+                    try:
+                        batch.append(next(it))
+                    except StopIteration:
+                        done = True
+                        break
+                    except Exception as exc:
+                        error = exc
+                        break
+                    if time.perf_counter() - t0 > 0.005:
+                        break  # hand these over now (a slow input)
+            finally:  # an interrupt keeps what was read
+                with self.cond:
+                    self.fed.extend(batch)
+                    if done or error is not None:
+                        self.fed_done = True
+                if batch or done or error is not None:
+                    self.wake()
+            if error is not None:
+                index = self.next_index + len(self.fed)
+                self.fail(
+                    ProcessError(f"the input iterable raised {type(error).__name__}: {error}"),
+                    index,
+                )
+                return
+            if done:
+                return
+
+    def _feed_unlocked(self) -> bool:
+        """:meth:`feed` from a wait loop that holds ``cond``: True when it read something."""
+        if self.it is None or self.fed_done or self.error is not None or self._room() <= 0:
+            return False
+        self.cond.release()
+        try:
+            self.feed()
+        finally:
+            self.cond.acquire()
+        return True
 
     def fail(self, error: BaseException, index: int | None) -> None:
         with self.cond:
@@ -258,6 +336,10 @@ class Job:
         return out
 
     def _wait(self, deadline: float | None) -> bool:
+        """Wait a little for news (with ``cond`` held); False once ``deadline`` passed. The
+        waiting thread reads input when the dispatcher wants more."""
+        if self._feed_unlocked():
+            return deadline is None or time.monotonic() < deadline
         if deadline is None:
             self.cond.wait(0.25)
             return True
@@ -579,11 +661,20 @@ class PoolCore:
         self.model.calls.append(job.call)
         if len(self.model.calls) > 200:
             del self.model.calls[:100]
+        hub, poke = self.hub, self.poke
+        job.wake = lambda: hub.call_soon(poke, job)
         self.hub.call_soon(self._add_job, job)
+        job.feed()  # the first items, read here before anyone waits
 
     @_guarded
     def _add_job(self, job: Job) -> None:
         self.jobs.append(job)
+        self.poke(job)
+
+    @_guarded
+    def poke(self, job: Job) -> None:
+        """News from a job's reader (input read, or the input failed): send work, or end it."""
+        self._end_job_if_done(job)
         self.dispatch()
 
     def consumed(self, job: Job) -> None:

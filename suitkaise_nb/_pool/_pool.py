@@ -50,10 +50,9 @@ def _check_target(fn: Any) -> None:
 
 
 _ON_HUB = (
-    "a Pool call or a Pool iterator was used inside the input of a Pool call (e.g. "
-    "pool.imap(f, pool.imap(g, items))): the input is read by the thread that delivers every "
-    "result, so this would wait forever. Pass a list instead: pool.imap(f, list(pool.imap(g, "
-    "items))), or feed the second call from your own loop."
+    "a Pool call or a Pool iterator was used on suitkaise_nb's hub thread (from an event "
+    "observer, say): that thread delivers every result, so the call would wait forever. Make "
+    "the call from your own thread instead."
 )
 
 
@@ -123,7 +122,7 @@ class _MapMethods:
 
         core = self._core
         finished = False
-        if core.hub.in_hub_thread:  # this iterator is the input of another pool call
+        if core.hub.in_hub_thread:  # e.g. read by an event observer
             job.fail(RuntimeError(_ON_HUB), None)
             core.hub.call_later(0.0, core._abort, job, False)  # not reentrantly
             raise RuntimeError(_ON_HUB)
