@@ -391,6 +391,7 @@ class Launcher:
             pass_fds=(theirs.fileno(),),
             env=env,
             stdin=subprocess.DEVNULL,
+            process_group=0,  # its own group: kill() takes what it starts too
         )
         theirs.close()
         pidfd = _pidfd(popen.pid)
@@ -416,6 +417,12 @@ class Launcher:
     # -- signals -----------------------------------------------------------------------------
     @staticmethod
     def signal(spare: Spare, sig: int) -> None:
+        """Send ``sig`` to a child; SIGKILL takes its whole tree: every child leads a process
+        group of its own, which the processes it starts (``subprocess``, ``multiprocessing``)
+        join, and the group is killed while its leader is still ours (a pid that cannot have
+        been reused: the zygote has not reaped it, or its pidfd says it is there)."""
+        if sig == signal.SIGKILL and _leader_alive(spare):
+            kill_group(spare.pid)
         if spare.pidfd is not None:
             try:
                 signal.pidfd_send_signal(spare.pidfd, sig)
@@ -444,6 +451,29 @@ class Launcher:
                 pass
             self._reap_zygote(2.0)
         self.alive = False
+
+
+def _leader_alive(spare: Spare) -> bool:
+    if spare.pidfd is None:
+        return True  # not reported gone (the caller checks): the zygote has not reaped it
+    try:
+        signal.pidfd_send_signal(spare.pidfd, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL the process group ``pgid`` (a child and what it started)."""
+    killpg = getattr(os, "killpg", None)
+    if killpg is None:
+        return
+    try:
+        killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _close_spare(spare: Spare) -> None:

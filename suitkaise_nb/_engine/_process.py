@@ -512,7 +512,9 @@ class Skprocess:
 
     def kill(self) -> None:
         """Kill the child at once: no cleanup, no result. Returns when it is gone."""
-        if self._child is not None:
+        if self._child is not None:  # this process and what it started (its group)
+            if os.getpgid(0) == os.getpid():
+                os.killpg(0, signal.SIGKILL)
             os.kill(os.getpid(), signal.SIGKILL)
         h = self._handle
         if h is None:

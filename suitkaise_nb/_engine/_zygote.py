@@ -68,9 +68,18 @@ def serve(ctrl: socket.socket, idle_work: list[Any] | None = None) -> NoReturn:
     os._exit(code)
 
 
+_terminated = False
+
+
+def _on_term(signum: int, frame: Any) -> None:
+    global _terminated
+    _terminated = True  # the loop wakes up (wakeup fd) and ends every child's tree
+
+
 def _serve(ctrl: socket.socket, idle_work: list[Any]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # SIGTERM (also our parent-death signal, see forked_main): end the children's trees first
+    signal.signal(signal.SIGTERM, _on_term)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -99,6 +108,9 @@ def _serve(ctrl: socket.socket, idle_work: list[Any]) -> None:
                     pass
             except (BlockingIOError, OSError):
                 pass
+            if _terminated:
+                _shutdown(children)
+                return
             _reap(ctrl, children)
         if ctrl.fileno() in readable:
             try:
@@ -134,7 +146,13 @@ def _reap(ctrl: socket.socket, children: set[int]) -> None:
 
 
 def _shutdown(children: set[int]) -> None:
+    """The parent is gone or asked us to exit: every child and what it started (its process
+    group, see ``_fork_spare``) is killed."""
     for pid in list(children):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
@@ -155,12 +173,14 @@ def _fork_spare(
     if pid == 0:
         code = 0
         try:
+            _own_group()
             ctrl.close()
             parent_end.close()
             os.close(wake_r)
             os.close(wake_w)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
             set_pdeathsig()
             if os.getppid() != zygote_pid:
                 os._exit(0)
@@ -172,10 +192,19 @@ def _fork_spare(
         except BaseException:
             code = 70
         os._exit(code)
+    _own_group(pid)  # both sides set it: no window in which the child is in ours
     child_end.close()
     _send(ctrl, ("forked", pid), [parent_end.fileno()])
     parent_end.close()
     return pid
+
+
+def _own_group(pid: int = 0) -> None:
+    """Make child ``pid`` (0: this process) the leader of a new process group."""
+    try:
+        os.setpgid(pid, 0)
+    except OSError:  # already done by the other side, or it exec'd / exited
+        pass
 
 
 def _preload() -> None:
@@ -218,7 +247,8 @@ def forked_main(ctrl: socket.socket) -> NoReturn:
     parent imported, so it greets at once and preloads the rest when idle. It keeps none of
     the parent's descriptors (see :func:`drop_inherited_fds`)."""
     drop_inherited_fds(keep={1, 2, ctrl.fileno()})
-    serve(ctrl, [set_pdeathsig, _preload])
+    # the parent's death: SIGTERM (not SIGKILL), so that the children's trees go first
+    serve(ctrl, [lambda: set_pdeathsig(signal.SIGTERM), _preload])
 
 
 def open_fds() -> list[int]:
