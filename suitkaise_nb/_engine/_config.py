@@ -3,7 +3,7 @@
 Every assignment is checked, so a bad value fails where it is written::
 
     self.process_config.runs = 10          # int >= 0, or None = until stopped
-    self.process_config.join_in = 5.0      # seconds > 0, or None
+    self.process_config.join_in = 5.0      # seconds > 0, or None (inf: None)
     self.process_config.lives = 3          # int >= 1 (total attempts)
     self.process_config.timeouts.run = 2   # seconds > 0, or None
 """
