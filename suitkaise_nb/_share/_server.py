@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import os
 import pickle
+import select
 import selectors
 import signal
 import socket
@@ -39,7 +40,7 @@ from ._protocol import (
     client_proof,
     server_proof,
 )
-from ._state import INDEXED, State, is_value
+from ._state import INDEXED, PLAIN_TYPES, State, is_value
 
 _MUTATING = {
     "set",
@@ -56,6 +57,41 @@ _MUTATING = {
 _NONE = pickle.dumps(None, protocol=5)
 _PREAUTH_LIMIT = 32  # connections that have not proved the key yet (the oldest is dropped)
 _PREAUTH_SECONDS = 10.0
+
+
+class Poller:
+    """Readiness of many descriptors: ``select.epoll`` where the platform has it (the hot
+    loop calls it directly: ``selectors`` costs microseconds a call), else the best selector
+    the platform offers (kqueue on macOS). ``poll(timeout)`` gives ``(fd, events)`` pairs."""
+
+    def __init__(self) -> None:
+        epoll = getattr(select, "epoll", None)
+        if epoll is not None:
+            self._ep = epoll()
+            self._sel: selectors.BaseSelector | None = None
+            self.poll = self._ep.poll  # poll(None) blocks, poll(0) does not
+        else:
+            self._sel = selectors.DefaultSelector()
+            self.poll = self._poll_selector
+
+    def register(self, fd: int) -> None:
+        if self._sel is None:
+            self._ep.register(fd, select.EPOLLIN)
+        else:
+            self._sel.register(fd, selectors.EVENT_READ)
+
+    def unregister(self, fd: int) -> None:
+        try:
+            if self._sel is None:
+                self._ep.unregister(fd)
+            else:
+                self._sel.unregister(fd)
+        except (KeyError, ValueError, OSError):
+            pass
+
+    def _poll_selector(self, timeout: float | None) -> list[tuple[int, int]]:
+        assert self._sel is not None
+        return [(key.fd, events) for key, events in self._sel.select(timeout)]
 
 
 class _Client:
@@ -79,8 +115,7 @@ class Server(State):
         self.parent = conn
         self.key: bytes = payload["authkey"]
         self.path: str = payload["path"]
-        # epoll on Linux, kqueue on macOS, poll elsewhere (chosen by what the platform has)
-        self.poller = selectors.DefaultSelector()
+        self.poller = Poller()
         self.by_fd: dict[int, Any] = {}  # fd -> "listener", "parent" or a _Client
         self.clients: dict[int, _Client] = {}
         self.next_id = 1
@@ -136,14 +171,20 @@ class Server(State):
             kind = K_OK
             if value is None:  # most often (a write): the answer is prebuilt
                 data = _NONE
-            elif (op == "get" or op == "getitem") and not is_value(value):
+            elif (op == "get" or op == "getitem") and not (
+                type(value) in PLAIN_TYPES or is_value(value)
+            ):
                 kind, data = K_REF, b""  # mutable: the client makes a live handle
             else:
                 data, bufs = _serial.dumps(value, what="the value read from the Share")
         except BaseException as exc:  # the server keeps running whatever a method does
             self.reply_error(client, exc)
             return
-        self.note_change(op, path)
+        self.ops += 1
+        if op in _MUTATING and path:
+            self.changed.add(path[0])
+        elif op == "clear":
+            self.changed.add("*")
         client.ops += 1
         self.reply(client, kind, data, bufs)
 
@@ -161,10 +202,7 @@ class Server(State):
         self.clients.pop(client.id, None)
         fd = client.sock.fileno()
         if self.by_fd.pop(fd, None) is not None:
-            try:
-                self.poller.unregister(fd)
-            except (KeyError, ValueError, OSError):
-                pass
+            self.poller.unregister(fd)
         client.reader.close_fds()
         client.sock.close()
 
@@ -239,8 +277,8 @@ class Server(State):
 
     def serve_waiting(self) -> None:
         """Apply every request that has already arrived (before the state is taken)."""
-        for key, _ in self.poller.select(0):
-            tag = self.by_fd.get(key.fd)
+        for fd, _ in self.poller.poll(0):
+            tag = self.by_fd.get(fd)
             if isinstance(tag, _Client):
                 self.read_client(tag)
 
@@ -260,7 +298,7 @@ class Server(State):
         self.watch(listener.fileno(), "listener")
         self.watch(self.parent.sock.fileno(), "parent")
         self.parent.send(K_READY, pickle.dumps(os.getpid()))
-        poll = self.poller.select
+        poll = self.poller.poll
         spin = Spin()
         try:
             while True:
@@ -279,8 +317,8 @@ class Server(State):
                             spin.missed()
                     if not events:
                         events = poll(0.1 if self.changed else None)
-                for key, _ in events:
-                    tag = by_fd.get(key.fd)
+                for fd, _ in events:
+                    tag = by_fd.get(fd)
                     if tag is None:
                         continue  # dropped earlier in this round
                     if tag == "listener":
@@ -300,7 +338,7 @@ class Server(State):
 
     def watch(self, fd: int, tag: Any) -> None:
         self.by_fd[fd] = tag
-        self.poller.register(fd, selectors.EVENT_READ)
+        self.poller.register(fd)
 
     def accept(self, listener: socket.socket) -> None:
         while True:
@@ -362,35 +400,30 @@ class Server(State):
             self.authenticate(client)
             return
         try:
-            self.serve_client(client)
-        except Exception:  # a malformed frame (or a huge one) costs its connection only
-            if client.id in self.clients:
-                self.drop(client)
-
-    def serve_client(self, client: _Client) -> None:
-        try:
             got = client.reader.read(client.sock)
         except OSError:
             got = None
-        alive = got is not None
-        frames = got if got is not None else client.reader.frames()
-        if len(frames) > 1:
-            client.out = []
+        except Exception:  # a malformed frame header (a huge length, say)
+            self.drop(client)
+            return
         try:
+            alive = got is not None
+            frames = got if got is not None else client.reader.frames()
+            if len(frames) > 1:
+                client.out = []
             for f in frames:
                 self.handle(client, f)
                 if client.id not in self.clients:
                     return
-        finally:
             out, client.out = client.out, None
-        if out:
-            try:
+            if out:
                 send_parts(client.sock, out)
-            except OSError:
+            if not alive:
                 self.drop(client)
-                return
-        if not alive:
-            self.drop(client)
+        except Exception:  # a malformed frame costs its connection only (never the server)
+            client.out = None
+            if client.id in self.clients:
+                self.drop(client)
 
 
 _STOP_HINT = (

@@ -266,14 +266,15 @@ class _Link:
     ) -> None:
         """An operation whose value nobody needs: sent now, its answer read later (in order),
         at the next request or barrier (see ``_barriers``)."""
-        srv = _in_server
-        if srv is not None and srv.path == self.path:
-            srv.local(op, path, args)
-            return
-        if self.kept is not None:
-            self.kept.answer(op, path, args)
-            return
-        data, bufs = _dumps_request(op, path, args)
+        if _in_server is not None or self.kept is not None:
+            here = self._here()
+            if here is not None:
+                here.local(op, path, args)
+                return
+        try:
+            data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
+        except ShippingError as exc:
+            raise _named(exc, op, path, args) from exc.__cause__
         caller = sys._getframe(depth)  # the user's line (``depth`` frames up)
         inplace = args[-2] if op in ("aug", "augitem") else ""
         unit = _barriers.current_unit
@@ -312,16 +313,24 @@ class _Link:
 
     def request(self, op: str, path: tuple[Any, ...], args: tuple[Any, ...] = ()) -> Any:
         """One operation, waiting for its answer; ``_REF`` when the value is mutable."""
-        srv = _in_server
-        if srv is not None and srv.path == self.path:
-            return srv.local(op, path, args)
-        if self.kept is not None:  # the owner's Share is stopped: the state it keeps
-            return self.kept.answer(op, path, args)
-        data, bufs = _dumps_request(op, path, args)
+        if _in_server is not None or self.kept is not None:
+            here = self._here()
+            if here is not None:
+                return here.local(op, path, args)
+        try:
+            data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
+        except ShippingError as exc:
+            raise _named(exc, op, path, args) from exc.__cause__
         with self.lock:
-            if self.unacked and self.pid == os.getpid():
-                self._drain_locked()
-            conn = self._send_locked(data, bufs)
+            conn = self.conn
+            if conn is None or self.unacked or self.pid != os.getpid():
+                if self.unacked and self.pid == os.getpid():
+                    self._drain_locked()
+                conn = self._live_conn()
+            try:
+                conn.send(K_REQ, data, bufs)
+            except OSError:  # a server restarted meanwhile: nothing was delivered
+                conn = self._send_locked(data, bufs)
             try:
                 f = conn.recv()
             except (EOFError, OSError):
@@ -332,12 +341,22 @@ class _Link:
                 # next request; drop the connection (the server finishes the operation)
                 self._lost()
                 raise
-        assert f is not None
-        if f.kind == K_OK:
+        assert f is not None  # recv() without a timeout gives a frame or raises
+        kind = f.kind
+        if kind == K_OK:
             return _serial.loads(f.main, f.buffers, f.fds)
-        if f.kind == K_REF:
+        if kind == K_REF:
             return _REF
         raise _server_error(pickle.loads(f.main))
+
+    def _here(self) -> Any:
+        """Where an operation runs without a connection: the server itself (a shared object's
+        method using a handle of its own Share), or the owner's kept state while the Share is
+        stopped; None: on the server, through the connection."""
+        srv = _in_server
+        if srv is not None and srv.path == self.path:
+            return srv
+        return self.kept
 
     def get(self, path: tuple[Any, ...]) -> Any:
         """Read ``path``: a value when immutable, else a live handle to it."""
@@ -358,25 +377,25 @@ def _where(path: tuple[Any, ...]) -> str:
     return "share" + "".join(repr([p.key]) if type(p) is Item else f".{p}" for p in path)
 
 
-def _dumps_request(op: str, path: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
-    try:
-        return _serial.dumps((op, path, args), what="the value sent to the Share")
-    except ShippingError as exc:
-        # name the value by its place in the Share, not by its place in our request tuple
-        value: Any = args
-        what = f"the arguments of {_where(path)}(...)"
-        if op == "set":
-            value, what = args[0], _where(path)
-        elif op == "setitem":
-            value, what = args[1], f"{_where(path)}[{args[0]!r}]"
-        elif op in ("aug", "augitem"):
-            value = args[-1]
-            what = f"the right side of {_where(path)} {inplace_symbol(args[-2])}"
-        elif op in ("call", "callx"):
-            value = list(args[0]) + list(args[1].values())
-        cause = exc.__cause__ or exc
-        err = _serial.explain_unshippable(value, what, cause, hint=_SHARE_HINT)
-        raise ShareValueError(str(err), path=err.path, type_name=err.type_name) from cause
+def _named(
+    exc: ShippingError, op: str, path: tuple[Any, ...], args: tuple[Any, ...]
+) -> ShareValueError:
+    """A value the Share cannot keep, named by its place in the Share (not by its place in
+    our request tuple)."""
+    value: Any = args
+    what = f"the arguments of {_where(path)}(...)"
+    if op == "set":
+        value, what = args[0], _where(path)
+    elif op == "setitem":
+        value, what = args[1], f"{_where(path)}[{args[0]!r}]"
+    elif op in ("aug", "augitem"):
+        value = args[-1]
+        what = f"the right side of {_where(path)} {inplace_symbol(args[-2])}"
+    elif op in ("call", "callx"):
+        value = list(args[0]) + list(args[1].values())
+    cause = exc.__cause__ or exc
+    err = _serial.explain_unshippable(value, what, cause, hint=_SHARE_HINT)
+    return ShareValueError(str(err), path=err.path, type_name=err.type_name)
 
 
 def _site_note(

@@ -21,7 +21,7 @@ from typing import Any
 from ._protocol import BINARY_OPS, UNARY_OPS, Item, Ref
 
 #: values read as values (copies); anything else is read as a live handle (see ``_share``)
-_PLAIN = frozenset(
+PLAIN_TYPES = frozenset(
     {
         int,
         float,
@@ -47,7 +47,7 @@ def is_value(v: Any) -> bool:
     """Immutable: numbers, str, bytes, None, dates, enum members, and tuples / frozensets of
     those. Such a value is read as itself; anything else is read as a handle."""
     t = type(v)
-    if t in _PLAIN:
+    if t in PLAIN_TYPES:
         return True
     if t is tuple or t is frozenset:
         return all(is_value(x) for x in v)
@@ -177,6 +177,11 @@ class State:
         if isinstance(obj, INDEXED):
             return [x if is_value(x) else Ref(i) for i, x in enumerate(items)]
         return items
+
+    def local(self, op: str, path: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
+        """An operation on this state in this process (the owner's kept state while the Share
+        is stopped): answered as the server answers."""
+        return self.answer(op, path, args)
 
     def answer(self, op: str, path: tuple[Any, ...], args: tuple[Any, ...]) -> Any:
         """:meth:`execute`, answered as the server answers: ``REF`` (the ``ref`` argument's
