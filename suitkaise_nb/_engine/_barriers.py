@@ -3,9 +3,9 @@
 Share writes may be pipelined (sent without waiting for their answers). Before this process
 hands control or information to another one — ``start()``, a Pool call, ``tell()``,
 ``Pipe.send()``, the end of a pool chunk or of a lifecycle section — every pipelined write must
-have been applied. Modules that pipeline register a :class:`Barrier` here; the engine calls
-:func:`settle` at those points. An empty list costs nothing, and the engine never imports the
-modules that register.
+have been applied. What pipelines adds itself to :data:`pending`; the engine calls
+:func:`settle` at those points. An empty set costs nothing, and the engine never imports the
+modules that add to it.
 
 Errors of pipelined writes are *kept*, never raised by whatever operation happened to read the
 answer: a ``try/except`` around an unrelated line must not swallow them. They belong to the
@@ -24,15 +24,22 @@ from collections.abc import Callable
 from typing import Protocol
 
 
-class Barrier(Protocol):
+class Unsettled(Protocol):
+    """Something of this process with writes in flight or errors not taken yet (a Share
+    connection). It adds itself to :data:`pending` when it sends without waiting."""
+
     def settle(self) -> None:
-        """Wait until every pipelined write of this process was applied (errors are kept)."""
+        """Wait until every pipelined write was applied (errors are kept)."""
 
     def take_errors(self) -> list[BaseException]:
         """Settle, then hand over (and forget) the errors of pipelined writes."""
 
+    def settled(self) -> bool:
+        """Nothing in flight and no error kept (or it belongs to another process)."""
 
-barriers: list[Barrier] = []
+
+#: what has writes in flight: empty almost always, so a barrier is one truth test
+pending: set[Unsettled] = set()
 
 #: The thread allowed to pipeline (None: no thread, every operation waits). Set in a process
 #: whose units of work end at a barrier that reports errors to its parent (an Skprocess child,
@@ -59,22 +66,28 @@ def may_defer() -> bool:
 
 def settle() -> None:
     """Wait until everything this process sent is applied (errors are kept for their unit)."""
-    for barrier in barriers:
-        barrier.settle()
+    if pending:
+        for thing in list(pending):
+            thing.settle()
+            if thing.settled():
+                pending.discard(thing)
 
 
 def take_errors() -> list[BaseException]:
     """Settle and take every error a pipelined write got, oldest first."""
-    if not barriers:
+    if not pending:
         return []
     errors: list[BaseException] = []
-    for barrier in barriers:
-        errors += barrier.take_errors()
+    for thing in list(pending):
+        errors += thing.take_errors()
+        pending.discard(thing)
     return errors
 
 
 def check() -> None:
     """Settle; raise the first error a pipelined write got (the others are noted on it)."""
+    if not pending:
+        return
     errors = take_errors()
     if errors:
         first = errors[0]

@@ -253,7 +253,12 @@ class _Link:
             with self.lock:
                 self._drain_locked()
 
+    def settled(self) -> bool:
+        return self.pid != os.getpid() or not (self.unacked or self.errors)
+
     def take_errors(self) -> list[BaseException]:
+        if self.pid != os.getpid():
+            return []  # a copy made by fork: the parent's answers are not ours
         self.settle()
         if not self.errors:
             return []
@@ -292,7 +297,7 @@ class _Link:
             self.sites.append(site)
             if self.unacked >= _MAX_UNACKED:
                 self._drain_locked()
-        _unsettled.add(self)
+        _barriers.pending.add(self)
 
     def _send_locked(self, data: bytes, bufs: list[Any]) -> BlockingConn:
         """Send one request; a connection found closed before anything was sent (the server
@@ -410,40 +415,6 @@ def _site_note(
         f"(raised by `{statement}` at {filename}:{lineno}{item}, which was sent without waiting "
         "for its answer; put it inside try/except to get its error on its own line)"
     )
-
-
-# links with writes in flight or errors not taken yet; held strongly until settled (they are
-# few, and an empty set makes the barrier, run at every tell/start/pool call, one truth test)
-_unsettled: set[_Link] = set()
-
-
-class _Barrier:
-    """The barrier registered with the engine (see ``_barriers``)."""
-
-    @staticmethod
-    def settle() -> None:
-        if not _unsettled:
-            return
-        pid = os.getpid()
-        for link in list(_unsettled):
-            link.settle()
-            if link.pid != pid or not (link.unacked or link.errors):
-                _unsettled.discard(link)
-
-    @staticmethod
-    def take_errors() -> list[BaseException]:
-        if not _unsettled:
-            return []
-        pid = os.getpid()
-        errors: list[BaseException] = []
-        for link in list(_unsettled):
-            if link.pid == pid:
-                errors += link.take_errors()
-            _unsettled.discard(link)
-        return errors
-
-
-_barriers.barriers.append(_Barrier())
 
 
 def _server_error(payload: tuple[Any, ...]) -> BaseException:
