@@ -101,6 +101,8 @@ from typing import (
     overload,
 )
 
+from ._errors import DeadlineExpired
+
 __all__ = [
     "AsyncCall",
     "BackgroundCall",
@@ -131,15 +133,6 @@ _thread_counter = itertools.count(1)  # next() on a count is atomic under the GI
 # ---------------------------------------------------------------------------------------
 # deadlines
 # ---------------------------------------------------------------------------------------
-
-
-class DeadlineExpired(TimeoutError):
-    """Raised by a native-deadline implementation when its ``_deadline`` has passed.
-
-    The modifier mechanism converts it into the decorated function's ``timeout_error``.
-    It subclasses :class:`TimeoutError` so that, should one ever escape (a plain call
-    made with an explicit ``_deadline=``), ``except TimeoutError`` still catches it.
-    """
 
 
 def remaining(deadline: float | None) -> float | None:

@@ -4,6 +4,7 @@ This module only re-exports; the code lives in ``suitkaise_nb._timing``. Exporte
 carry ``__module__ = "suitkaise_nb.timing"`` so reprs, tracebacks and pickles use this path.
 """
 
+from ._public import publish as _publish
 from ._timing._api import TimeThis as TimeThis
 from ._timing._api import clear_global_timers as clear_global_timers
 from ._timing._api import elapsed as elapsed
@@ -24,15 +25,4 @@ __all__ = [
     "timethis",
 ]
 
-for _exported in (
-    Sktimer,
-    TimeThis,
-    TimerStats,
-    clear_global_timers,
-    elapsed,
-    sleep,
-    time,
-    timethis,
-):
-    _exported.__module__ = __name__
-del _exported
+_publish(globals())

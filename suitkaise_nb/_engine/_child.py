@@ -31,15 +31,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from . import _barriers, _serial
-from ._errors import (
+from .._errors import (
     SECTION_ERRORS,
-    SECTION_NAMES,
     ErrorHandlerError,
     ProcessError,
     ProcessTimeoutError,
     RemoteError,
+    SectionAlarm,
 )
+from .._sections import DUNDERS
+from . import _barriers, _serial
 from ._wire import BlockingConn, Frame
 
 # frame kinds
@@ -147,10 +148,6 @@ def _flush_std() -> None:
 
 
 # -- the runtime a child Skprocess talks to ----------------------------------------------------
-
-
-class _Alarm(BaseException):
-    """Raised by the SIGALRM handler when a section overruns its timeout."""
 
 
 class _CaptureStream(io.TextIOBase):
@@ -368,7 +365,7 @@ def section_functions(cls: type) -> dict[str, Callable[[Any], Any] | None]:
     from ._process import Skprocess, _Section
 
     found = {}
-    for name, dunder in SECTION_NAMES.items():
+    for name, dunder in DUNDERS.items():
         fn = None
         for klass in cls.__mro__:
             if klass is Skprocess or klass is object:
@@ -393,13 +390,13 @@ def _user_traceback(exc: BaseException) -> str:
 
 def wrap_error(section: str, exc: BaseException, run: int) -> ProcessError:
     cls = SECTION_ERRORS[section]
-    dunder = SECTION_NAMES[section]
+    dunder = DUNDERS[section]
     msg = f"{type(exc).__name__} in {dunder} on run {run}: {exc}"
     return cls(msg, current_run=run, original_error=exc, remote_traceback=_user_traceback(exc))
 
 
 def _timeout_error(section: str, timeout: float, run: int, exc: BaseException) -> ProcessError:
-    dunder = SECTION_NAMES[section]
+    dunder = DUNDERS[section]
     return ProcessTimeoutError(
         f"{dunder} exceeded its timeout of {timeout} s on run {run}",
         section=dunder,
@@ -413,7 +410,7 @@ def _on_alarm(rt: ChildRuntime) -> Callable[[int, Any], None]:
     def handler(signum: int, frame: Any) -> None:
         if rt.alarm_armed:
             rt.alarm_armed = False
-            raise _Alarm()
+            raise SectionAlarm()
 
     return handler
 
@@ -450,7 +447,7 @@ def _call_in_thread(proc: Any, fn: Callable[[Any], Any], timeout: float) -> Any:
 
     SIGALRM cannot be used there: its handler can only be installed in the main thread, and
     without it the signal kills the whole process (the Dask worker). A timer thread raises
-    ``_Alarm`` in the running thread instead (``PyThreadState_SetAsyncExc``): it interrupts
+    ``SectionAlarm`` in the running thread instead (``PyThreadState_SetAsyncExc``): it interrupts
     Python code; a blocking call (``time.sleep``, a socket read) is interrupted only when it
     returns, and the section is then still reported as timed out.
     """
@@ -465,7 +462,7 @@ def _call_in_thread(proc: Any, fn: Callable[[Any], Any], timeout: float) -> Any:
         with lock:
             if state["armed"]:
                 state["fired"] = True
-                set_exc(tid, ctypes.py_object(_Alarm))
+                set_exc(tid, ctypes.py_object(SectionAlarm))
 
     timer = threading.Timer(timeout, fire)
     timer.daemon = True
@@ -568,7 +565,7 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
             t_full.add_time(dt)
             add("full_run", dt)
             proc._current_run += 1
-        except _Alarm as exc:
+        except SectionAlarm as exc:
             err: ProcessError = _timeout_error(
                 section, timeouts[section] or 0.0, proc._current_run, exc
             )
@@ -593,7 +590,7 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
     if error is None:
         try:
             value = _timed(rt, proc, "result", fns["result"], timeouts, timers.result)
-        except _Alarm as exc:
+        except SectionAlarm as exc:
             error = _timeout_error("result", timeouts["result"] or 0.0, proc._current_run, exc)
         except BaseException as exc:
             error = wrap_error("result", exc, proc._current_run)
@@ -607,7 +604,7 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
         return Outcome("error", None, error)
     try:
         value = _timed(rt, proc, "error", handler, timeouts, timers.error)
-    except _Alarm as exc:
+    except SectionAlarm as exc:
         err2 = _timeout_error("error", timeouts["error"] or 0.0, proc._current_run, exc)
         return Outcome("error", None, _chain_handler_error(err2, error))
     except BaseException as exc:
@@ -655,7 +652,7 @@ def _end_section(
 ) -> ProcessError | None:
     try:
         _timed(rt, proc, name, fn, timeouts, timer)
-    except _Alarm as exc:
+    except SectionAlarm as exc:
         return _timeout_error(name, timeouts[name] or 0.0, proc._current_run, exc)
     except BaseException as exc:
         return wrap_error(name, exc, proc._current_run)
@@ -695,7 +692,7 @@ def encode_outcome(outcome: Outcome) -> tuple[bytes, list[pickle.PickleBuffer]]:
         except Exception as exc:
             ship_error = exc
     if outcome.kind in ("ok", "handled"):
-        from ._errors import ResultError
+        from .._errors import ResultError
 
         rerr = ResultError(
             f"the value returned by __result__ could not be sent back: {ship_error}",

@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._modifiers import check_timeout
-
-SECTIONS = ("prerun", "run", "postrun", "onfinish", "result", "error")
+from .._sections import SECTIONS
 
 
 def _check_seconds(field: str, value: Any) -> float | None:

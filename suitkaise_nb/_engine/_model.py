@@ -10,6 +10,7 @@ import time
 from enum import StrEnum
 from typing import Any
 
+from .._sections import TIMERS
 from .._timing._timer import Sktimer
 
 _ids = itertools.count(1)
@@ -34,7 +35,7 @@ class ProcessState(StrEnum):
         return self in (ProcessState.FINISHED, ProcessState.FAILED, ProcessState.KILLED)
 
 
-TIMER_NAMES = ("prerun", "run", "postrun", "onfinish", "result", "error", "full_run")
+TIMER_NAMES = TIMERS
 
 
 class ProcessTimers:

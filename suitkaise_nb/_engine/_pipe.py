@@ -20,8 +20,8 @@ import socket
 import threading
 from typing import Any
 
+from .._errors import PipeEndpointError
 from . import _barriers, _serial
-from ._errors import PipeEndpointError
 from ._wire import BlockingConn
 
 _K_DATA = 32

@@ -27,18 +27,19 @@ import weakref
 from collections import deque
 from typing import Any
 
+from .. import _events
 from .._config import config
-from .._modifiers import DeadlineExpired, check_timeout, modifiable, remaining
-from .._timing._timer import Sktimer
-from . import _barriers, _events, _serial
-from ._child import K_BATCH, K_BOOT_ERROR, K_FINAL, K_START, K_STOP, K_TELL, ChildRuntime
-from ._config import ProcessConfig
-from ._errors import (
-    SECTION_NAMES,
+from .._errors import (
     ProcessCrashedError,
     ProcessError,
     ResultTimeoutError,
 )
+from .._modifiers import DeadlineExpired, check_timeout, modifiable, remaining
+from .._sections import DUNDERS
+from .._timing._timer import Sktimer
+from . import _barriers, _serial
+from ._child import K_BATCH, K_BOOT_ERROR, K_FINAL, K_START, K_STOP, K_TELL, ChildRuntime
+from ._config import ProcessConfig
 from ._launcher import Launcher, Spare, describe_exit, track, untrack
 from ._model import ProcessModel, ProcessState, ProcessTimers
 from ._reconnect import reconnect_shipping, spec_of
@@ -91,7 +92,7 @@ class _BoundSection:
         return getattr(self.section.func, name)
 
     def __repr__(self) -> str:
-        return f"<lifecycle section {type(self.obj).__name__}.{SECTION_NAMES[self.section.name]}>"
+        return f"<lifecycle section {type(self.obj).__name__}.{DUNDERS[self.section.name]}>"
 
 
 def _init_runtime(obj: Skprocess) -> None:
@@ -376,7 +377,7 @@ class Skprocess:
         super().__init_subclass__(**kwargs)
         if cls.__module__ == "__main__":
             _serial.warm_up()  # it will travel by value: pay the serializer's import now
-        for name, dunder in SECTION_NAMES.items():
+        for name, dunder in DUNDERS.items():
             attr = cls.__dict__.get(dunder)
             if attr is not None and not isinstance(attr, _Section):
                 if not callable(attr):

@@ -62,8 +62,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from .._errors import (
+    NotShippable,
+    ProcessError,
+    ReconnectError,
+    ShippingError,
+    UnsupportedConnection,
+)
 from . import _serial
-from ._errors import PreRunError, ProcessError, ShippingError
 
 __all__ = [
     "AutoreconnectSpec",
@@ -82,47 +88,6 @@ _SPEC_ATTR = "_sk_autoreconnect"
 
 
 # -- errors -------------------------------------------------------------------------------------
-
-
-class ReconnectError(PreRunError, ShippingError):
-    """A connection shipped with ``@autoreconnect`` could not be reopened in the child.
-
-    ``path`` names the attribute (``Worker.db``), ``type_name`` its type; ``original_error``
-    is the driver's exception (e.g. a wrong password).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        path: str = "",
-        type_name: str = "",
-        original_error: BaseException | None = None,
-        remote_traceback: str = "",
-    ) -> None:
-        ShippingError.__init__(self, message, path=path, type_name=type_name)
-        self.current_run = 0
-        self.original_error = original_error
-        self.remote_traceback = remote_traceback
-
-
-class _NotShippable(ShippingError):
-    """Raised by a reducer; :func:`reconnect_shipping` adds the attribute path."""
-
-    def __init__(self, obj: Any, type_name: str, reason: str, hint: str) -> None:
-        super().__init__(f"cannot ship {type_name}: {reason}", type_name=type_name)
-        self.obj = obj
-        self.reason = reason
-        self.hint = hint
-
-
-class _Unsupported(Exception):
-    """A live object of a supported type that cannot be described (closed, in-memory...)."""
-
-    def __init__(self, reason: str, hint: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.hint = hint
 
 
 # -- the placeholder ---------------------------------------------------------------------------
@@ -235,10 +200,10 @@ def _sqlite_describe(conn: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
         rows = conn.execute("PRAGMA database_list").fetchall()
         in_tx = conn.in_transaction
     except sqlite3.ProgrammingError as exc:
-        raise _Unsupported(f"the connection cannot be used ({exc})")
+        raise UnsupportedConnection(f"the connection cannot be used ({exc})")
     main = next((r for r in rows if r[1] == "main"), None)
     if main is None or not main[2]:
-        raise _Unsupported(
+        raise UnsupportedConnection(
             "it is an in-memory (':memory:') or temporary sqlite3 database, which exists "
             "only inside this process and cannot be reopened in another one",
             "use a database file, or open the connection in __prerun__ (it runs in the child)",
@@ -296,7 +261,7 @@ def _pg2_describe(conn: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
     import psycopg2.extensions
 
     if conn.closed:
-        raise _Unsupported("the connection is closed")
+        raise UnsupportedConnection("the connection is closed")
     resolved = conn.get_dsn_parameters()
     params = {k: resolved[k] for k in ("host", "port", "dbname", "user") if resolved.get(k)}
     params.update(_strip(psycopg2.extensions.parse_dsn(conn.dsn)))
@@ -343,7 +308,7 @@ def _pg3_describe(conn: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
     import psycopg
 
     if conn.closed:
-        raise _Unsupported("the connection is closed")
+        raise UnsupportedConnection("the connection is closed")
     info = conn.info
     params = _strip(info.get_parameters())
     for key in ("host", "port", "dbname", "user"):
@@ -464,7 +429,7 @@ def _mongo_describe(client: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
         seeds = [address] if address else []
     hosts = sorted(f"{h}:{p}" for h, p in seeds)
     if not hosts:
-        raise _Unsupported("its server addresses could not be read")
+        raise UnsupportedConnection("its server addresses could not be read")
     from pymongo import common
 
     # options as validated by pymongo: timeouts given in ms are kept in seconds; undo that
@@ -764,10 +729,10 @@ def _reducer(kind: _Kind) -> Callable[[Any], tuple[Any, ...]]:
         tname = _type_name(obj)
         try:
             params, options, factory = kind.describe(obj)
-        except _Unsupported as exc:
-            raise _NotShippable(obj, tname, exc.reason, exc.hint)
+        except UnsupportedConnection as exc:
+            raise NotShippable(obj, tname, exc.reason, exc.hint)
         except Exception as exc:
-            raise _NotShippable(
+            raise NotShippable(
                 obj, tname, f"its connection parameters could not be read ({exc!r})", ""
             )
         return (Reconnector, (kind.key, tname, params, options, factory))
@@ -838,7 +803,7 @@ def reconnect_shipping(spec: AutoreconnectSpec | None, root: Any, what: str) -> 
     with _serial.extra_reducers(reconnect_reducers(spec)):
         try:
             yield
-        except _NotShippable as exc:
+        except NotShippable as exc:
             path = _locate(root, exc.obj, what) or f"an object inside {what}"
             hint = exc.hint or (
                 "create the connection in __prerun__ (it runs in the child) instead"

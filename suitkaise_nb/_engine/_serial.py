@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ._errors import ShippingError
+from .._errors import ShippingError
 
 _FD_SINK: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "suitkaise_nb_fd_sink", default=None
@@ -421,7 +421,7 @@ def loads(data: Any, buffers: list[memoryview] | None = None, fds: list[int] | N
 
 
 def _is_endpoint_error(exc: BaseException) -> bool:
-    from ._errors import PipeEndpointError
+    from .._errors import PipeEndpointError
 
     return isinstance(exc, PipeEndpointError)
 

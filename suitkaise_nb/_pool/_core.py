@@ -37,11 +37,18 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .._engine import _events, _serial
-from .._engine._errors import ProcessCrashedError, ProcessError, ShippingError
+from .. import _errors as _remote
+from .. import _events
+from .._engine import _serial
 from .._engine._launcher import Launcher, Spare, describe_exit
 from .._engine._wire import AsyncConn, Frame, MemfdCache, encode
-from . import _remote
+from .._errors import (
+    Expired,
+    PoolClosedError,
+    ProcessError,
+    ShippingError,
+    WorkerDiedError,
+)
 from ._model import CallModel, PoolModel, WorkerInfo
 from ._protocol import (
     K_CANCEL,
@@ -67,20 +74,6 @@ FORGET_DELAY = 0.2  # seconds an idle worker may keep a finished call's function
 TRIM_DELAY = 2.0  # seconds an idle worker's channel keeps memfds for the next call's items
 CHUNK_BYTES = 4 << 20  # once item/result sizes are known, a chunk carries at most ~4 MB
 WINDOW_BYTES = 64 << 20  # and a lazy call keeps at most ~64 MB ahead of its consumer
-
-
-class WorkerDiedError(ProcessCrashedError, RuntimeError):
-    """A pool worker process died while running an item (signal, os._exit, OOM)."""
-
-    def __init__(self, message: str, *, pid: int, exitcode: int | None, item_index: int | None):
-        super().__init__(message)
-        self.pid = pid
-        self.exitcode = exitcode
-        self.item_index = item_index
-
-
-class PoolClosedError(ProcessError):
-    """The pool was closed or terminated."""
 
 
 class Job:
@@ -329,7 +322,7 @@ class Job:
                 if self.finished:
                     break
                 if not self._wait(deadline):
-                    raise _Expired()
+                    raise Expired()
         out: list[Any] = []
         for start in sorted(self.results):
             out.extend(self.results[start])
@@ -384,11 +377,7 @@ class Job:
                     if self.finished:
                         return False, None
                 if not self._wait(deadline):
-                    raise _Expired()
-
-
-class _Expired(Exception):
-    pass
+                    raise Expired()
 
 
 class LocalSlot:

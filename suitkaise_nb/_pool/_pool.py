@@ -25,14 +25,12 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .._engine import _barriers, _events, _serial
+from .. import _events
+from .._engine import _barriers, _serial
 from .._engine._launcher import track, untrack
-from .._modifiers import DeadlineExpired, check_timeout, modifiable
-from ._core import Job, PoolClosedError, PoolCore, _Expired
-
-
-class _PoolTimeout(TimeoutError):
-    pass
+from .._errors import DeadlineExpired, Expired, PoolClosedError
+from .._modifiers import check_timeout, modifiable
+from ._core import Job, PoolCore
 
 
 def _check_target(fn: Any) -> None:
@@ -104,7 +102,7 @@ class _MapMethods:
                 if not ok:
                     return out
                 out.append(value)
-        except _Expired:
+        except Expired:
             core.abort(job, TimeoutError("the pool call timed out"), kill=True)
             raise DeadlineExpired() from None
         except KeyboardInterrupt:
@@ -131,7 +129,7 @@ class _MapMethods:
                 deadline = None if per_item is None else time.monotonic() + per_item
                 try:
                     ok, value = job.take_next(deadline)
-                except _Expired:
+                except Expired:
                     core.abort(job, TimeoutError("an imap item timed out"), kill=True)
                     raise TimeoutError(
                         f"the next item did not arrive within {per_item:.3g} seconds"

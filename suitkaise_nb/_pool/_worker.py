@@ -23,6 +23,7 @@ from typing import Any
 from .._engine import _barriers, _serial
 from .._engine._child import ChildRuntime, _flush_std, route_std
 from .._engine._wire import BlockingConn
+from .._errors import EXC_RECIPE, short_repr
 from ._protocol import (
     K_CANCEL,
     K_CHUNK,
@@ -34,7 +35,6 @@ from ._protocol import (
     UNLOADABLE,
     UNLOADED_CHUNK,
 )
-from ._remote import EXC_RECIPE, short_repr
 
 _perf = time.perf_counter
 

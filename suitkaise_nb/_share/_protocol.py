@@ -32,6 +32,8 @@ import hmac
 import os
 import socket
 
+from .._errors import HandshakeError
+
 K_REQ = 40
 K_OK = 41
 K_ERR = 42
@@ -76,10 +78,6 @@ REFLECTED_OPS = tuple(
     "r" + name.rstrip("_") for name in BINARY_OPS[6:]
 )  # radd ... rmatmul (comparisons reflect into each other by themselves)
 UNARY_OPS = ("neg", "pos", "abs", "invert", "index", "int", "float", "complex")
-
-
-class HandshakeError(ConnectionError):
-    """The peer did not prove that it knows the Share's key."""
 
 
 def client_proof(key: bytes, nonce_s: bytes) -> bytes:

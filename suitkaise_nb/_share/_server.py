@@ -22,7 +22,7 @@ from typing import Any
 
 from .._engine import _serial
 from .._engine._wire import BlockingConn, FrameReader, Spin, encode, send_parts
-from .._pool._remote import short_repr
+from .._errors import short_repr
 from ._protocol import (
     HELLO,
     K_ERR,

@@ -32,13 +32,14 @@ import weakref
 from collections import deque
 from typing import Any
 
-from .._engine import _barriers, _events, _serial
-from .._engine._errors import ProcessError, RemoteTraceback, ShareValueError, ShippingError
+from .. import _errors as _remote
+from .. import _events
+from .._engine import _barriers, _serial
 from .._engine._launcher import Launcher, Spare, track, untrack
 from .._engine._model import _ids
 from .._engine._wire import AsyncConn, BlockingConn, Frame
+from .._errors import RemoteTraceback, ShareError, ShareValueError, ShippingError
 from .._modifiers import check_timeout
-from .._pool import _remote
 from ._oracle import inplace_symbol, protected, usage
 from ._protocol import (
     BINARY_OPS,
@@ -62,10 +63,6 @@ from ._protocol import (
 )
 from ._state import REF as _REF
 from ._state import State
-
-
-class ShareError(ProcessError):
-    """The Share cannot serve the request (stopped, exited, or its server died)."""
 
 
 class ShareModel:

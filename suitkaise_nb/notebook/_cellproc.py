@@ -16,8 +16,9 @@ import linecache
 from typing import Any
 
 from .._engine._process import Skprocess
+from .._sections import SECTIONS as LIFECYCLE
 
-SECTIONS = ("setup", "prerun", "run", "postrun", "onfinish", "result", "error")
+SECTIONS = ("setup", *LIFECYCLE)  # a cell's sections: setup code, then the lifecycle
 
 
 class CellProcess(Skprocess):

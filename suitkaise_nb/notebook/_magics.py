@@ -238,7 +238,7 @@ def _unquote(value: str | None) -> str | None:
 
 def _check_shippable(shipped: dict[str, Any]) -> None:
     from .._engine import _serial
-    from .._engine._errors import ShippingError
+    from .._errors import ShippingError
 
     for name, value in shipped.items():
         try:

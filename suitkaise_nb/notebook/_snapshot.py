@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._pool._remote import short_repr
+from .._errors import short_repr
 
 RECENT = 5000  # samples behind percentiles and histograms in live views
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from suitkaise_nb._engine._errors import RemoteError, RemoteTraceback
+from suitkaise_nb.processing import RemoteError, RemoteTraceback
 from suitkaise_nb._pool._core import DEPTH, WorkerDiedError
 from suitkaise_nb._share._share import ShareError, _client
 from suitkaise_nb.processing import Pool, ProcessTimeoutError, RunError, Share

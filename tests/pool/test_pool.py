@@ -20,7 +20,7 @@ from typing import Any
 import psutil
 import pytest
 
-from suitkaise_nb._engine._errors import RemoteError, RemoteTraceback
+from suitkaise_nb.processing import RemoteError, RemoteTraceback
 from suitkaise_nb.processing import (
     Pool,
     ProcessError,
