@@ -3,7 +3,7 @@
 #   make demo   runs notebooks/quickstart.ipynb headless (executed copy + HTML in notebooks/executed/)
 #   make docs   builds the documentation site into site/ (mkdocs, strict: a warning fails)
 #   make test   venv + test extras + system services, then lint and the whole suite
-#   make lint   ruff check, ruff format --check, mypy
+#   make lint   ruff check, ruff format --check, mypy, lint-imports (the layers)
 #   make bench  the side-by-side benchmarks (bench/README.md)
 
 PYTHON ?= python3
@@ -52,9 +52,10 @@ system-deps:
 	bash tests/install_services.sh
 
 lint: $(VENV)/.test
-	$(VENV)/bin/ruff check suitkaise_nb tests bench
+	$(VENV)/bin/ruff check suitkaise_nb tests bench notebooks
 	$(VENV)/bin/ruff format --check suitkaise_nb tests bench
 	$(VENV)/bin/mypy suitkaise_nb
+	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.test
 	$(VENV)/bin/ruff format suitkaise_nb tests bench

@@ -355,9 +355,7 @@ class Modifiable(Generic[P, R]):
     def __get__(self, obj: Any, objtype: type | None = None) -> Any:
         if obj is None:
             return self
-        bound = _make_bound(self._func, obj)  # a C-level partial: calling adds no frame
-        bound._c = self._core
-        return bound
+        return _bind(self._func, obj, self._core)
 
     # -- misc -------------------------------------------------------------------------
 
@@ -500,6 +498,13 @@ class BoundModifiable(_PartialBase, _Described, Generic[P, R]):
 _make_bound = cast(Callable[[Callable[..., Any], Any], BoundModifiable[Any, Any]], BoundModifiable)
 
 
+def _bind(func: Callable[..., Any], obj: Any, core: _Core) -> BoundModifiable[Any, Any]:
+    """``obj.method``: a C-level partial (calling it adds no frame) that knows its core."""
+    bound = _make_bound(func, obj)
+    bound._c = core  # noqa: SLF001  (set once here, where the bound method is made)
+    return bound
+
+
 # ---------------------------------------------------------------------------------------
 # call objects produced by the modifiers
 # ---------------------------------------------------------------------------------------
@@ -533,7 +538,7 @@ class _ModifiedCall(_Described):
         target = (
             self._c.modifiable if self._obj is _UNBOUND else self._c.modifiable.__get__(self._obj)
         )
-        return (_rebuild_call, (target, type(self)._mode.strip(), self._seconds))
+        return (_rebuild_call, (target, self._mode.strip(), self._seconds))
 
     def _combine_error(self, wanted: str) -> NoReturn:
         raise TypeError(

@@ -47,9 +47,14 @@ def test_the_errors_module_draws_its_tree():
 
     doc = _errors.__doc__ or ""
     for name, obj in vars(_errors).items():
-        if inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ in (
-            "suitkaise_nb._errors",
-            "suitkaise_nb.processing",
+        if (
+            inspect.isclass(obj)
+            and issubclass(obj, BaseException)
+            and obj.__module__
+            in (
+                "suitkaise_nb._errors",
+                "suitkaise_nb.processing",
+            )
         ):
             assert name in doc, f"{name} is missing from the tree in _errors' docstring"
 
@@ -62,3 +67,16 @@ def test_one_table_of_sections():
     assert _config.SECTIONS is _sections.SECTIONS
     assert _model.TIMER_NAMES == (*_sections.SECTIONS, "full_run")
     assert _cellproc.SECTIONS[1:] == _sections.SECTIONS
+
+
+def test_skprocess_carries_the_mark_its_layers_below_recognise():
+    from suitkaise_nb._engine._section import BASE_MARK, is_base, is_skprocess_class
+    from suitkaise_nb.processing import Skprocess
+
+    class Mine(Skprocess):
+        def __run__(self):
+            pass
+
+    assert Skprocess.__dict__[BASE_MARK] is True
+    assert is_base(Skprocess) and not is_base(Mine)
+    assert is_skprocess_class(Mine) and not is_skprocess_class(object)

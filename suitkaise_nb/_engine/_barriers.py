@@ -31,12 +31,15 @@ class Unsettled(Protocol):
     def settle(self) -> None:
         """Wait until every pipelined write was applied (errors are kept)."""
 
-    def take_errors(self) -> list[BaseException]:
+    def take_errors(self) -> list[Deferred]:
         """Settle, then hand over (and forget) the errors of pipelined writes."""
 
     def settled(self) -> bool:
         """Nothing in flight and no error kept (or it belongs to another process)."""
 
+
+#: an error a pipelined write got, and the unit of work (pool item index) that sent it
+Deferred = tuple[BaseException, "int | None"]
 
 #: what has writes in flight: empty almost always, so a barrier is one truth test
 pending: set[Unsettled] = set()
@@ -73,11 +76,11 @@ def settle() -> None:
                 pending.discard(thing)
 
 
-def take_errors() -> list[BaseException]:
-    """Settle and take every error a pipelined write got, oldest first."""
+def take_errors() -> list[Deferred]:
+    """Settle and take every error a pipelined write got, oldest first, with its unit."""
     if not pending:
         return []
-    errors: list[BaseException] = []
+    errors: list[Deferred] = []
     for thing in list(pending):
         errors += thing.take_errors()
         pending.discard(thing)
@@ -88,7 +91,7 @@ def check() -> None:
     """Settle; raise the first error a pipelined write got (the others are noted on it)."""
     if not pending:
         return
-    errors = take_errors()
+    errors = [err for err, _unit in take_errors()]
     if errors:
         first = errors[0]
         for other in errors[1:]:
@@ -100,7 +103,7 @@ def settle_noting(failure: BaseException) -> None:
     """:func:`settle` after ``failure`` ended the work: a deferred error is not raised over
     it (it would hide the first failure) but noted on it, so neither is lost."""
     try:
-        errors = take_errors()
+        errors = [err for err, _unit in take_errors()]
     except Exception as exc:  # the server is gone: that is worth a note too
         errors = [exc]
     for err in errors:

@@ -41,6 +41,7 @@ from .._errors import (
 )
 from .._sections import DUNDERS
 from . import _barriers, _serial
+from ._section import Section, is_base
 from ._wire import BlockingConn, Frame
 
 # frame kinds
@@ -357,22 +358,26 @@ class ChildRuntime:
 _section_cache: dict[type, dict[str, Callable[[Any], Any] | None]] = {}
 
 
+def _run_of(proc: Any) -> int:
+    """The completed runs of the process object (its ``_current_run``, part of the seed API)."""
+    run: int = proc.__dict__["_current_run"]
+    return run
+
+
 def section_functions(cls: type) -> dict[str, Callable[[Any], Any] | None]:
     """The user-defined lifecycle functions of ``cls`` (None where the base default applies)."""
     found = _section_cache.get(cls)
     if found is not None:
         return found
-    from ._process import Skprocess, _Section
-
     found = {}
     for name, dunder in DUNDERS.items():
         fn = None
         for klass in cls.__mro__:
-            if klass is Skprocess or klass is object:
+            if is_base(klass) or klass is object:
                 break
             attr = klass.__dict__.get(dunder)
             if attr is not None:
-                fn = attr.func if isinstance(attr, _Section) else attr
+                fn = attr.func if isinstance(attr, Section) else attr
                 break
         found[name] = fn
     _section_cache[cls] = found
@@ -523,7 +528,7 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
             rt.io(now)
         if rt.stop_requested:
             break
-        if runs is not None and proc._current_run >= runs:
+        if runs is not None and _run_of(proc) >= runs:
             break
         if join_at is not None and now >= join_at:
             break
@@ -564,10 +569,10 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
             dt = t3 - t0
             t_full.add_time(dt)
             add("full_run", dt)
-            proc._current_run += 1
+            proc.__dict__["_current_run"] += 1
         except SectionAlarm as exc:
             err: ProcessError = _timeout_error(
-                section, timeouts[section] or 0.0, proc._current_run, exc
+                section, timeouts[section] or 0.0, _run_of(proc), exc
             )
             lives -= 1
             rt.lives_left = lives
@@ -577,7 +582,7 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
             error = err
             break
         except BaseException as exc:
-            err = wrap_error(section, exc, proc._current_run)
+            err = wrap_error(section, exc, _run_of(proc))
             lives -= 1
             rt.lives_left = lives
             if lives > 0:
@@ -591,9 +596,9 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
         try:
             value = _timed(rt, proc, "result", fns["result"], timeouts, timers.result)
         except SectionAlarm as exc:
-            error = _timeout_error("result", timeouts["result"] or 0.0, proc._current_run, exc)
+            error = _timeout_error("result", timeouts["result"] or 0.0, _run_of(proc), exc)
         except BaseException as exc:
-            error = wrap_error("result", exc, proc._current_run)
+            error = wrap_error("result", exc, _run_of(proc))
         else:
             rt.section = None
             return Outcome("ok", value)
@@ -605,11 +610,11 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
     try:
         value = _timed(rt, proc, "error", handler, timeouts, timers.error)
     except SectionAlarm as exc:
-        err2 = _timeout_error("error", timeouts["error"] or 0.0, proc._current_run, exc)
+        err2 = _timeout_error("error", timeouts["error"] or 0.0, _run_of(proc), exc)
         return Outcome("error", None, _chain_handler_error(err2, error))
     except BaseException as exc:
         return Outcome(
-            "error", None, _chain_handler_error(wrap_error("error", exc, proc._current_run), error)
+            "error", None, _chain_handler_error(wrap_error("error", exc, _run_of(proc)), error)
         )
     rt.section = None
     return Outcome("handled", value, error)
@@ -653,9 +658,9 @@ def _end_section(
     try:
         _timed(rt, proc, name, fn, timeouts, timer)
     except SectionAlarm as exc:
-        return _timeout_error(name, timeouts[name] or 0.0, proc._current_run, exc)
+        return _timeout_error(name, timeouts[name] or 0.0, _run_of(proc), exc)
     except BaseException as exc:
-        return wrap_error(name, exc, proc._current_run)
+        return wrap_error(name, exc, _run_of(proc))
     return None
 
 
@@ -720,7 +725,7 @@ def _reconnect_or_none(proc: Any) -> Outcome | None:
 def run_process(conn: BlockingConn, proc: Any, header: dict[str, Any]) -> int:
     """Entry of an Skprocess child."""
     rt = ChildRuntime(conn, header)
-    proc._sk = rt
+    proc.__dict__["_sk"] = rt
     _barriers.allow_deferred()  # each section's end reports what a deferred write raised
     proc.error = None
     route_std(rt, rt.capture)
@@ -734,7 +739,7 @@ def run_process(conn: BlockingConn, proc: Any, header: dict[str, Any]) -> int:
         _barriers.check()  # wait() returning means every Share write was applied
     except Exception as exc:
         if outcome.kind == "ok":
-            outcome = Outcome("error", None, wrap_error("result", exc, proc._current_run))
+            outcome = Outcome("error", None, wrap_error("result", exc, _run_of(proc)))
     _flush_std()
     data, bufs = encode_outcome(outcome)
     rt.flush()

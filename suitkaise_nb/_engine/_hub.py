@@ -130,12 +130,12 @@ class Hub:
                 # a listener may come back at once: leave it the socket for a little while
                 self.call_later(0.02, again)
 
-        conn._hub_refresh = refresh  # type: ignore[attr-defined]
-        conn._resume_read = resume
+        conn.hub_refresh = refresh
+        conn.resume_read = resume
         self.call_soon(refresh)
 
     def want_write(self, conn: AsyncConn) -> None:
-        refresh = getattr(conn, "_hub_refresh", None)
+        refresh = conn.hub_refresh
         if refresh is not None:
             self.call_soon(refresh)
 

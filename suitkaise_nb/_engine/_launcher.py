@@ -108,6 +108,17 @@ class Launcher:
                 cls._instance = inst
             return inst
 
+    @classmethod
+    def current(cls) -> Launcher | None:
+        """The launcher of this process, if one was started."""
+        return cls._instance
+
+    @classmethod
+    def forget(cls) -> None:
+        """In a forked child: the parent's launcher (and its lock) are not ours."""
+        cls._instance = None
+        cls._instance_lock = threading.Lock()
+
     def __init__(self, hub: Hub | None = None) -> None:
         self.alive = True
         self.method = config.start_method
@@ -505,24 +516,26 @@ def _forget_parent_after_fork() -> None:
 
 def _after_fork_in_child() -> None:
     global _live
-    Launcher._instance = None
-    Launcher._instance_lock = threading.Lock()
-    _live = weakref.WeakSet()
+    Launcher.forget()
+    _live = weakref.WeakKeyDictionary()
 
 
 # -- one atexit hook for everything -----------------------------------------------------------
 
-_live: weakref.WeakSet[Any] = weakref.WeakSet()
+_live: weakref.WeakKeyDictionary[Any, weakref.WeakMethod[Callable[[], None]]] = (
+    weakref.WeakKeyDictionary()
+)
 _atexit_registered = False
 
 
-def track(obj: Any) -> None:
-    """Remember ``obj`` (with ``_shutdown_at_exit()``) for the atexit hook."""
-    _live.add(obj)
+def track(obj: Any, shutdown: Callable[[], None]) -> None:
+    """Remember ``obj`` for the atexit hook, which calls ``shutdown`` (a method of ``obj``:
+    held weakly, like ``obj``) if ``obj`` is still alive then."""
+    _live[obj] = weakref.WeakMethod(shutdown)
 
 
 def untrack(obj: Any) -> None:
-    _live.discard(obj)
+    _live.pop(obj, None)
 
 
 def _register_atexit() -> None:
@@ -533,11 +546,13 @@ def _register_atexit() -> None:
 
 
 def _at_exit() -> None:
-    for obj in list(_live):
-        try:
-            obj._shutdown_at_exit()
-        except Exception:
-            pass
-    inst = Launcher._instance
+    for method in list(_live.values()):
+        shutdown = method()
+        if shutdown is not None:
+            try:
+                shutdown()
+            except Exception:
+                pass
+    inst = Launcher.current()
     if inst is not None and inst.alive:
         inst.shutdown()

@@ -81,7 +81,7 @@ class _End:
         conn = self._live()
         import select
 
-        if conn._ready:
+        if conn.ready:
             return True
         r, _, _ = select.select([conn.sock], [], [], timeout)
         return bool(r)

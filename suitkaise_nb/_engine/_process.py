@@ -43,56 +43,10 @@ from ._config import ProcessConfig
 from ._launcher import Launcher, Spare, describe_exit, track, untrack
 from ._model import ProcessModel, ProcessState, ProcessTimers
 from ._reconnect import reconnect_shipping, spec_of
+from ._section import Section
 from ._wire import AsyncConn, Frame
 
 _RUNTIME_ATTRS = ("_sk", "timers", "error")
-
-
-class _Section:
-    """Descriptor around a lifecycle method: ``obj.__run__`` is callable and has ``.timer``."""
-
-    __slots__ = ("func", "name")
-
-    def __init__(self, func: Any, name: str) -> None:
-        self.func = func
-        self.name = name
-
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
-            return self
-        return _BoundSection(self, obj)
-
-    def __call__(self, obj: Any, *args: Any, **kwargs: Any) -> Any:
-        return self.func(obj, *args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.func, name)
-
-    def __reduce__(self) -> Any:
-        return (_Section, (self.func, self.name))
-
-
-class _BoundSection:
-    __slots__ = ("obj", "section")
-
-    def __init__(self, section: _Section, obj: Any) -> None:
-        self.section = section
-        self.obj = obj
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.section.func(self.obj, *args, **kwargs)
-
-    @property
-    def timer(self) -> Sktimer:
-        """This instance's :class:`Sktimer` for this section."""
-        timer: Sktimer = getattr(self.obj.timers, self.section.name)
-        return timer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.section.func, name)
-
-    def __repr__(self) -> str:
-        return f"<lifecycle section {type(self.obj).__name__}.{DUNDERS[self.section.name]}>"
 
 
 def _init_runtime(obj: Skprocess) -> None:
@@ -366,6 +320,8 @@ class Skprocess:
     _current_run: int
     _sk: Any
 
+    _sk_lifecycle_base = True  # _section.BASE_MARK: what _child and _reconnect recognise
+
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if cls is Skprocess:
             raise TypeError("Skprocess is a base class: subclass it and define __run__")
@@ -379,10 +335,10 @@ class Skprocess:
             _serial.warm_up()  # it will travel by value: pay the serializer's import now
         for name, dunder in DUNDERS.items():
             attr = cls.__dict__.get(dunder)
-            if attr is not None and not isinstance(attr, _Section):
+            if attr is not None and not isinstance(attr, Section):
                 if not callable(attr):
                     raise TypeError(f"{cls.__qualname__}.{dunder} must be a method")
-                setattr(cls, dunder, _Section(attr, name))
+                setattr(cls, dunder, Section(attr, name))
 
     # -- pickling: the runtime never travels ---------------------------------------------------
     def __getstate__(self) -> dict[str, Any]:
@@ -479,7 +435,7 @@ class Skprocess:
         conn = AsyncConn(spare.sock, handle.on_frames, handle.on_eof, launcher.hub.want_write)
         handle.conn = conn
         launcher.watch_exit(spare.pid, handle.on_exit)
-        track(self)
+        track(self, self._shutdown_at_exit)
         try:
             send_start(
                 conn, child_header("suitkaise_nb._engine._child:run_process"), data, bufs, fds

@@ -70,6 +70,7 @@ from .._errors import (
     UnsupportedConnection,
 )
 from . import _serial
+from ._section import is_skprocess_class
 
 __all__ = [
     "AutoreconnectSpec",
@@ -682,9 +683,7 @@ def autoreconnect(cls: Any = None, /, *, start_threads: bool = False, **auth: An
     spec = _build_spec(start_threads, auth)
 
     def decorate(klass: Any) -> Any:
-        from ._process import Skprocess
-
-        if not (isinstance(klass, type) and issubclass(klass, Skprocess)):
+        if not is_skprocess_class(klass):
             what = klass.__qualname__ if isinstance(klass, type) else repr(klass)
             raise TypeError(f"@autoreconnect decorates Skprocess subclasses; {what} is not one")
         setattr(klass, _SPEC_ATTR, spec)

@@ -449,8 +449,9 @@ class FrameReader:
         off = main_len
         fds = self._take_fds(nfds)
         spilled = sum(1 for n in lens if n & _IN_FD)
-        if spilled:  # the memfds are the frame's last descriptors
-            fds, mapped = fds[: len(fds) - spilled], iter(fds[len(fds) - spilled :])
+        mapped = iter(fds[len(fds) - spilled :])  # the memfds are the frame's last descriptors
+        if spilled:
+            fds = fds[: len(fds) - spilled]
         for n in lens:
             if n & _IN_FD:
                 bufs.append(_map_spilled(next(mapped), n & ~_IN_FD, self.mapped))
@@ -497,7 +498,7 @@ class BlockingConn:
         self.sock = sock
         self.reader = FrameReader()
         self.wlock = threading.Lock()
-        self._ready: deque[Frame] = deque()
+        self.ready: deque[Frame] = deque()
         self.spin = Spin()
 
     def send(
@@ -521,8 +522,8 @@ class BlockingConn:
 
     def recv(self, timeout: float | None = None) -> Frame | None:
         """Next frame; None when ``timeout`` (seconds) passes first. EOFError at EOF."""
-        if self._ready:
-            return self._ready.popleft()
+        if self.ready:
+            return self.ready.popleft()
         deadline = None if timeout is None else _monotonic() + timeout
         while True:
             if deadline is not None:
@@ -535,13 +536,13 @@ class BlockingConn:
             if frames:
                 first = frames[0]
                 if len(frames) > 1:
-                    self._ready.extend(frames[1:])
+                    self.ready.extend(frames[1:])
                 return first
 
     def poll_frames(self) -> list[Frame]:
         """Every frame already available, without blocking."""
-        out = list(self._ready)
-        self._ready.clear()
+        out = list(self.ready)
+        self.ready.clear()
         self.sock.setblocking(False)
         try:
             while True:
@@ -616,9 +617,11 @@ class AsyncConn:
         self.hub_reading = True
         self.after_release: list[Callable[[], None]] = []
         self.spill_cache: MemfdCache | None = None  # see MemfdCache
-        self._resume_read: Callable[[AsyncConn, list[Callable[[], None]]], None] = (
+        # set by the hub that watches this connection
+        self.resume_read: Callable[[AsyncConn, list[Callable[[], None]]], None] = (
             lambda conn, todo: None
         )
+        self.hub_refresh: Callable[[], None] | None = None
 
     # -- writing ---------------------------------------------------------------------------
     def send(
@@ -790,7 +793,7 @@ class AsyncConn:
         if self.read_deferred or self.after_release:
             self.read_deferred = False
             todo, self.after_release = self.after_release, []
-            self._resume_read(self, todo)
+            self.resume_read(self, todo)
 
     def close(self) -> None:
         with self._lock:

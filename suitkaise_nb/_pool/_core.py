@@ -304,10 +304,10 @@ class Job:
         if self.finished:
             return True
         if not self.in_flight and (self.error is not None or (self.exhausted and not self.retry)):
-            self._finish()
+            self.finish()
         return self.finished
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
         with self.cond:
             self.finished = True
             self.call.ended = time.monotonic()
@@ -575,6 +575,7 @@ class PoolCore:
         self.hub = self.launcher.hub  # dask pools use the hub thread too (no local workers)
         self.size = workers
         self.model = PoolModel(workers, backend)
+        self.model._probe = self.current_items  # noqa: SLF001  (the model's reader, given once)
         self.slots: list[Any] = []
         self.jobs: list[Job] = []
         self.chunks: dict[int, tuple[Job, int, list[Any], Any]] = {}
@@ -604,7 +605,11 @@ class PoolCore:
             except Exception:
                 if job in self.jobs:
                     self.jobs.remove(job)
-                job._finish()
+                job.finish()
+
+    def current_items(self) -> dict[int, tuple[int, int] | None]:
+        """pid -> (first, last) item each worker runs now (see ``PoolModel.current_items``)."""
+        return {s.pid: s.current_items for s in list(self.slots)}
 
     # -- starting and replacing workers ---------------------------------------------------
     def start_local(self) -> None:
@@ -930,6 +935,7 @@ class PoolCore:
 
         self.model.backend = "dask"
         self.client = client
+        self.cluster_at = 0.0  # when the model's cluster rows were last refreshed
         for i in range(self.size):
             slot = DaskSlot(self, client, i + 1)
             self.slots.append(slot)

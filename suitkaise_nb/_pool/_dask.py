@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import pickle
+import time
 from collections import deque
 from typing import Any
 
@@ -95,6 +96,33 @@ def _cancel_probe() -> Any:
     return cancelled
 
 
+def cluster_rows(client: Any) -> tuple[tuple[str, int, int, float, float], ...]:
+    """(address, threads, our tasks there, cpu %, memory MB) per cluster worker, as the
+    scheduler reports them (two scheduler round trips: never called by a view)."""
+    try:
+        processing = client.processing()
+        workers = client.scheduler_info()["workers"]
+    except Exception:
+        return ()
+    rows = []
+    for addr, w in sorted(workers.items()):
+        ours = sum(1 for key in processing.get(addr, ()) if str(key).startswith("sknb-"))
+        metrics = w.get("metrics", {})
+        rows.append(
+            (
+                addr,
+                int(w.get("nthreads", 0)),
+                ours,
+                float(metrics.get("cpu", 0.0)),
+                float(metrics.get("memory", 0)) / 1e6,
+            )
+        )
+    return tuple(rows)
+
+
+CLUSTER_EVERY = 1.0  # seconds between refreshes of the pool model's cluster rows
+
+
 class DaskSlot:
     """A virtual worker: up to DEPTH tasks of the pool in flight on the cluster."""
 
@@ -150,6 +178,11 @@ class DaskSlot:
                 outcome = ("error", f"{type(exc).__name__}: {exc}")
         del fut
         self.core.hub.call_soon(self._done, job, chunk_id, outcome)
+        model = self.core.model
+        now = time.monotonic()
+        if now - self.core.cluster_at >= CLUSTER_EVERY:  # on this (Dask's) thread, not a view's
+            self.core.cluster_at = now
+            model.cluster = cluster_rows(self.client)
 
     def _done(self, job: Any, chunk_id: int, outcome: tuple[str, Any]) -> None:
         self.futures.pop(chunk_id, None)

@@ -62,6 +62,16 @@ class PoolModel:
         self.state = "open"  # open, closing, closed
         self.created = time.time()
         self.handle_ref: Any = None
+        # on a Dask cluster, what the scheduler last said of each worker, refreshed by the
+        # backend (never by a view): (address, threads, our tasks there, cpu %, memory MB)
+        self.cluster: tuple[tuple[str, int, int, float, float], ...] = ()
+        self._probe: Any = None  # set by the pool: reads what each worker runs now
+
+    def current_items(self) -> dict[int, tuple[int, int] | None]:
+        """pid -> (first, last) index of the item(s) each worker runs right now (read from a
+        page the worker writes before each item: cheap, and exact even while it computes)."""
+        probe = self._probe
+        return probe() if probe is not None else {}
 
     def record_durations(self, values: list[float]) -> None:
         d = self.durations

@@ -122,7 +122,7 @@ class _MapMethods:
         finished = False
         if core.hub.in_hub_thread:  # e.g. read by an event observer
             job.fail(RuntimeError(_ON_HUB), None)
-            core.hub.call_later(0.0, core._abort, job, False)  # not reentrantly
+            core.abort(job, RuntimeError(_ON_HUB), kill=False)
             raise RuntimeError(_ON_HUB)
         try:
             while True:
@@ -217,8 +217,8 @@ def _per_item(deadline: float | None) -> float | None:
 class _StarPool(_MapMethods):
     """``pool.star()``: the same methods, with every item unpacked as ``fn(*item)``."""
 
-    def __init__(self, pool: Pool) -> None:
-        self._core = pool._core
+    def __init__(self, core: PoolCore, pool: Pool) -> None:
+        self._core = core
         self._star = True
         self._owner = pool
 
@@ -261,7 +261,7 @@ class Pool(_MapMethods):
             self._core = PoolCore(workers)
             self._core.start_local()
         self._core.model.handle_ref = weakref.ref(self)
-        track(self)
+        track(self, self._shutdown_at_exit)
         self._finalizer = weakref.finalize(self, _finalize, self._core)
 
     @property
@@ -284,7 +284,7 @@ class Pool(_MapMethods):
 
     def star(self) -> _StarPool:
         """A view whose map methods call ``fn(*item)`` for each item (a tuple)."""
-        return _StarPool(self)
+        return _StarPool(self._core, self)
 
     def cancel(self) -> None:
         """Cancel the calls running now (their callers get PoolClosedError); the busy workers
@@ -292,38 +292,6 @@ class Pool(_MapMethods):
         core = self._core
         for job in list(core.jobs):
             core.abort(job, PoolClosedError("the call was cancelled"), kill=True)
-
-    def _current_items(self) -> dict[int, Any]:
-        """pid → (first, last) item index each worker runs now (for the views)."""
-        return {
-            s.pid: s.current_items for s in list(self._core.slots) if hasattr(s, "current_items")
-        }
-
-    def _cluster_workers(self) -> tuple[tuple[str, int, int, float, float], ...]:
-        """On Dask: (address, threads, our tasks there, cpu %, memory MB) per cluster worker,
-        as the scheduler reports them (for the views)."""
-        client = getattr(self._core, "client", None)
-        if client is None or self._core.closed:
-            return ()
-        try:
-            processing = client.processing()
-            workers = client.scheduler_info()["workers"]
-        except Exception:
-            return ()
-        rows = []
-        for addr, w in sorted(workers.items()):
-            ours = sum(1 for key in processing.get(addr, ()) if str(key).startswith("sknb-"))
-            metrics = w.get("metrics", {})
-            rows.append(
-                (
-                    addr,
-                    int(w.get("nthreads", 0)),
-                    ours,
-                    float(metrics.get("cpu", 0.0)),
-                    float(metrics.get("memory", 0)) / 1e6,
-                )
-            )
-        return tuple(rows)
 
     def close(self, timeout: float | None = None) -> None:
         """Wait for running calls to finish, then stop the workers (at most ``timeout``

@@ -63,7 +63,7 @@ def _run_process_item(target: _Target, item: Any) -> Any:
         if err is not None:
             raise err
     rt = ChildRuntime(None, {})
-    proc._sk = rt
+    proc.__dict__["_sk"] = rt
     outcome = run_lifecycle(proc, rt)
     if outcome.kind == "error":
         assert outcome.error is not None
@@ -213,15 +213,10 @@ def _deferred_errors(
     errors = _barriers.take_errors()
     if not errors:
         return values, durations, error
-
-    def unit_of(exc: BaseException) -> int:
-        unit = getattr(exc, "_sk_unit", None)
-        return start + len(values) if unit is None else int(unit)
-
-    first = min(errors, key=unit_of)
-    unit = getattr(first, "_sk_unit", None)
+    unknown = start + len(values)  # a unit not recorded: the item running at the end
+    first, unit = min(errors, key=lambda pair: unknown if pair[1] is None else pair[1])
     k = len(values) if unit is None else max(0, min(unit - start, len(values)))
-    for other in errors:
+    for other, _unit in errors:
         if other is not first:
             first.add_note(_barriers.also_failed(other))
     if type(error) is tuple and error[0] <= start + k:

@@ -283,9 +283,9 @@ class Server(State):
                 self.read_client(tag)
 
     def serve(self) -> int:
-        from . import _share
+        from ._share import serving_here
 
-        _share._in_server = self
+        serving_here(self)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)
         try:

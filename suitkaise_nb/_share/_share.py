@@ -23,13 +23,13 @@ import pickle
 import shutil
 import socket
 import stat
-import sys
 import tempfile
 import threading
 import time
 import warnings
 import weakref
 from collections import deque
+from sys import _getframe
 from typing import Any
 
 from .. import _errors as _remote
@@ -80,7 +80,7 @@ class ShareModel:
         self.started = time.monotonic()
         self.handle_ref: Any = None
         self.rate = 0.0
-        self._last = (time.monotonic(), 0)
+        self.last_sample = (time.monotonic(), 0)  # (when, ops) of the last statistics
 
 
 # -- the connection a process uses to talk to the server -----------------------------------------
@@ -89,6 +89,13 @@ class ShareModel:
 #: inside one of its methods runs its operations in place (a request to the server it is
 #: already inside would wait for itself forever).
 _in_server: Any = None
+
+
+def serving_here(server: Any) -> None:
+    """Called by the server process once: handles used inside it run in place."""
+    global _in_server
+    _in_server = server
+
 
 _GONE = (
     "the Share server is gone (stopped, or it died); in the process that created it, "
@@ -140,7 +147,7 @@ class _Link:
         self.unacked = 0  # pipelined requests whose answers were not read yet
         # what each one was, and where: (op, path, inplace op, file, line, unit of work)
         self.sites: deque[tuple[str, tuple[Any, ...], str, str, int, Any]] = deque()
-        self.errors: list[BaseException] = []
+        self.errors: list[_barriers.Deferred] = []
         # in the owner, while its Share is stopped: the state it keeps (handles act on it)
         self.kept: State | None = None
 
@@ -216,7 +223,7 @@ class _Link:
             )
             if sites:
                 err.add_note(_site_note(*sites[0]))
-            self.errors.append(err)
+            self.errors.append((err, sites[0][5] if sites else None))
         self.unacked = 0
         self.sites.clear()
 
@@ -233,11 +240,7 @@ class _Link:
                     err = _server_error(pickle.loads(f.main))
                     if site is not None:
                         err.add_note(_site_note(*site))
-                        try:
-                            err._sk_unit = site[5]  # type: ignore[attr-defined]
-                        except Exception:
-                            pass
-                    self.errors.append(err)
+                    self.errors.append((err, site[5] if site is not None else None))
         except (EOFError, OSError):
             self._lost()
         except BaseException:  # interrupted while reading: the rest can no longer be matched
@@ -253,7 +256,7 @@ class _Link:
     def settled(self) -> bool:
         return self.pid != os.getpid() or not (self.unacked or self.errors)
 
-    def take_errors(self) -> list[BaseException]:
+    def take_errors(self) -> list[_barriers.Deferred]:
         if self.pid != os.getpid():
             return []  # a copy made by fork: the parent's answers are not ours
         self.settle()
@@ -277,7 +280,7 @@ class _Link:
             data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
         except ShippingError as exc:
             raise _named(exc, op, path, args) from exc.__cause__
-        caller = sys._getframe(depth)  # the user's line (``depth`` frames up)
+        caller = _getframe(depth)  # the user's line (``depth`` frames up)
         inplace = args[-2] if op in ("aug", "augitem") else ""
         unit = _barriers.current_unit
         site = (
@@ -515,7 +518,7 @@ def _handle(path: str, key: bytes, host: str | None, where: tuple[Any, ...]) -> 
     srv = _in_server
     if srv is not None and srv.path == path:
         return srv.walk(where)
-    return _Proxy(_client(path, key, host)._sk.link, where)
+    return _Proxy(_link_for(path, key, host), where)
 
 
 def _binop(name: str) -> Any:
@@ -568,7 +571,7 @@ class _Proxy:
     def __getattr__(self, name: str) -> Any:
         if name.startswith(("__", "_repr_", "_ipython", "_sk_")):
             raise AttributeError(name)
-        return _access(self._link, (*self._path, name), usage(sys._getframe(1)))
+        return _access(self._link, (*self._path, name), usage(_getframe(1)))
 
     # Operations that can fail on the server (a method raising, a missing key, a property
     # without a setter) wait for their answer, so that the error is raised on their own line.
@@ -593,7 +596,7 @@ class _Proxy:
             return _AUG
         if how == "augitem-discard":
             return _aug_marker()
-        how = usage(sys._getframe(1))
+        how = usage(_getframe(1))
         if how == "augsub":  # ``handle[k] += y``
             return _AUG
         if how == "augsub-discard":
@@ -722,10 +725,10 @@ class _Owner:
     def _stats(self, stats: dict[str, Any]) -> None:
         m = self.model
         now = time.monotonic()
-        t0, n0 = m._last
+        t0, n0 = m.last_sample
         if now > t0:
             m.rate = (stats["ops"] - n0) / (now - t0)
-        m._last = (now, stats["ops"])
+        m.last_sample = (now, stats["ops"])
         m.ops = stats["ops"]
         m.per_client = stats["per_client"]
         m.names = stats["names"]
@@ -754,8 +757,7 @@ class _Owner:
             )
             self.model.state = "failed"
             self.snapshot = {}  # a later start() begins empty, not from an older stop()
-            share = self.share_ref()
-            link = share._sk.link if share is not None else None
+            link = self.link
             if link is not None:
                 link.broken = self.error  # later calls say why at once
         if self.conn is not None and self.launcher is not None:
@@ -860,7 +862,7 @@ class Share:
             _links[(path, key)] = link
         self._sk.link = link
         owner.model.state = "running"
-        track(self)
+        track(self, self._shutdown_at_exit)
         _events.emit("share_started", _events.ShareStarted(owner.model))
 
     def stop(self, timeout: float | None = 5.0) -> bool:
@@ -990,7 +992,7 @@ class Share:
         the pool item that sent them, at its end, naming the line.)"""
         link = self._sk.link
         if link is not None:
-            errors = link.take_errors()
+            errors = [err for err, _unit in link.take_errors()]
             if errors:
                 for other in errors[1:]:
                     errors[0].add_note(_barriers.also_failed(other))
@@ -1040,7 +1042,7 @@ class Share:
                 return self._sk.owner.snapshot[name]
             except KeyError:
                 raise AttributeError(f"the Share has no attribute {name!r}") from None
-        return _access(link, (name,), usage(sys._getframe(1)))
+        return _access(link, (name,), usage(_getframe(1)))
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _OWN:
@@ -1056,7 +1058,7 @@ class Share:
             return
         if type(value) is _AugOp:
             _send_aug(link, "aug", (name,), (value.op, value.operand), value)
-        elif _barriers.may_defer() and not protected(sys._getframe(1)):
+        elif _barriers.may_defer() and not protected(_getframe(1)):
             # in the thread of a child that reports deferred errors, outside try/with: sent
             # without waiting (a value the server cannot rebuild fails the section or item)
             link.send_async("set", (name,), (value,))
@@ -1231,7 +1233,8 @@ def _close_links() -> None:
             pass
 
 
-def _client(path: str, key: bytes, host: str | None = None) -> Share:
+def _link_for(path: str, key: bytes, host: str | None = None) -> _Link:
+    """This process's connection to the server at ``path`` (made on first use)."""
     with _links_lock:
         link = _links.get((path, key))
         if link is None:
@@ -1239,8 +1242,12 @@ def _client(path: str, key: bytes, host: str | None = None) -> Share:
                 _links.pop(next(iter(_links))).close()  # handles still using it reconnect
             link = _links[(path, key)] = _Link(path, key, host)
             _close_links_at_exit()
+    return link
+
+
+def _client(path: str, key: bytes, host: str | None = None) -> Share:
     share = Share.__new__(Share)
-    object.__setattr__(share, "_sk", _State(None, link))
+    object.__setattr__(share, "_sk", _State(None, _link_for(path, key, host)))
     return share
 
 

@@ -30,11 +30,12 @@ import logging
 import numbers
 import threading
 import time as _time
+import weakref
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, Self, TypeVar, cast, overload
 
-from ._timer import Sktimer, _check_max_times, _check_seconds
+from ._timer import Sktimer, _check_max_times, _check_seconds, session_depth
 
 __all__ = [
     "Sktimer",
@@ -54,6 +55,9 @@ R_co = TypeVar("R_co", covariant=True)
 _log = logging.getLogger("suitkaise_nb")
 
 _global_timers: dict[str, Sktimer] = {}
+#: a @timethis wrapper -> (timers @timethis created automatically on it, the innermost one),
+#: for @timethis stacked on top of it
+_stacked: weakref.WeakKeyDictionary[Any, tuple[int, Sktimer | None]] = weakref.WeakKeyDictionary()
 _global_timers_lock = threading.Lock()
 # Called as callback(name, timer) each time timethis creates a global timer (for example
 # by a live dashboard). A callback that raises is removed and the error is logged.
@@ -139,7 +143,7 @@ class TimeThis:
 
     def __enter__(self) -> Sktimer:
         self.timer.start()
-        self._depths.setdefault(threading.get_ident(), []).append(self.timer._session_depth())
+        self._depths.setdefault(threading.get_ident(), []).append(session_depth(self.timer))
         return self.timer
 
     def __exit__(
@@ -154,7 +158,7 @@ class TimeThis:
         if not depths:
             self._depths.pop(ident, None)
         timer = self.timer
-        if timer._session_depth() < depth:  # the block already called stop()/discard()
+        if session_depth(timer) < depth:  # the block already called stop()/discard()
             return
         elapsed = timer.discard()
         if elapsed >= self.threshold:
@@ -209,8 +213,9 @@ def timethis(
 
         if not callable(func):
             raise TypeError(f"@timethis() decorates a callable, got {type(func).__name__}")
-        autos_below: int = getattr(func, "_sk_timethis_autos", 0)
-        innermost_auto: Sktimer | None = getattr(func, "_sk_timethis_auto_timer", None)
+        below = _stacked.get(func, (0, None))  # @timethis already applied under this one
+        autos_below: int = below[0]
+        innermost_auto: Sktimer | None = below[1]
         name: str | None = None
         if timer is None:
             own = Sktimer(max_times=window)
@@ -257,8 +262,7 @@ def timethis(
 
         timed = cast(Any, wrapper)
         timed.timer = innermost_auto if innermost_auto is not None else own
-        timed._sk_timethis_autos = autos
-        timed._sk_timethis_auto_timer = innermost_auto
+        _stacked[timed] = (autos, innermost_auto)
         if name is not None:
             _register_global_timer(name, own)
         return cast(TimedFunction[P, R], timed)

@@ -749,3 +749,9 @@ class Sktimer:
             if self._max_times is not None:
                 parts.append(f"max_times={self._max_times}")
         return f"{type(self).__name__}({', '.join(parts)})"
+
+
+def session_depth(timer: Sktimer) -> int:
+    """How many measurements the calling thread has running on ``timer`` (for TimeThis, which
+    must notice a block that stopped the timer itself)."""
+    return timer._session_depth()  # noqa: SLF001  (TimeThis is the timer's friend)

@@ -188,16 +188,16 @@ class SkMagics(Magics):
                     names.get(id(handle), ""),
                     s.name,
                     s.pid,
-                    _render._badge(s.state),
+                    _render.badge(s.state),
                     _render.progress_text(s.run, s.runs, s.elapsed, s.join_in),
                     _render.fmt_seconds(s.elapsed),
                 ]
             )
         for m in pools:
             ps = pool_snapshot(m)
-            rows.append(["", "Pool", "", _render._badge(ps.state), f"{ps.done} items", ""])
+            rows.append(["", "Pool", "", _render.badge(ps.state), f"{ps.done} items", ""])
         header = ("name", "class", "pid", "state", "progress", "elapsed")
-        return HTML(_render._table(header, rows, "sknb-list"))
+        return HTML(_render.table(header, rows, "sknb-list"))
 
     def _lookup(self, name: str) -> Any:
         name = name.strip()

@@ -48,7 +48,7 @@ def _esc(x: object) -> str:
     return html.escape(str(x))
 
 
-def _badge(state: str) -> str:
+def badge(state: str) -> str:
     colour = _STATE_COLOURS.get(state, "#555")
     return (
         f'<span class="sknb-state" data-state="{_esc(state)}" style="background:{colour};'
@@ -57,7 +57,7 @@ def _badge(state: str) -> str:
     )
 
 
-def _table(header: Iterable[str], rows: Iterable[Iterable[object]], cls: str = "") -> str:
+def table(header: Iterable[str], rows: Iterable[Iterable[object]], cls: str = "") -> str:
     th = "".join(f'<th style="text-align:right;padding:1px 8px">{_esc(h)}</th>' for h in header)
     body = "".join(
         "<tr>"
@@ -111,7 +111,7 @@ def _bar(fraction: float | None, colour: str = "#1f77b4") -> str:
 
 def process_html(s: ProcessSnap, *, with_log: bool = True) -> str:
     head = (
-        f"<b>{_esc(s.name)}</b> &nbsp;{_badge(s.state)}&nbsp; pid {_esc(s.pid or DASH)} · "
+        f"<b>{_esc(s.name)}</b> &nbsp;{badge(s.state)}&nbsp; pid {_esc(s.pid or DASH)} · "
         f'<span class="sknb-progress">{_esc(progress_text(s.run, s.runs, s.elapsed, s.join_in))}'
         "</span>"
         f" · section {_esc(s.section or DASH)} · lives {s.lives_left}/{s.lives}"
@@ -121,7 +121,7 @@ def process_html(s: ProcessSnap, *, with_log: bool = True) -> str:
     if s.runs:
         parts.append(_bar(s.run / s.runs, _STATE_COLOURS.get(s.state, "#1f77b4")))
     if s.timers:
-        parts.append(_table(TIMER_HEADER, timer_rows(s.timers), "sknb-timers"))
+        parts.append(table(TIMER_HEADER, timer_rows(s.timers), "sknb-timers"))
     if with_log:
         if s.messages:
             rows = "".join(
@@ -191,7 +191,7 @@ def pool_html(s: PoolSnap) -> str:
     call = f"{_esc(s.kind)}({_esc(s.target)})" if s.kind else "idle"
     parts = [
         f'<div class="sknb-pool" data-sknb-id="{s.id}" style="{_CSS}">',
-        f"<b>Pool</b> &nbsp;{_badge(state)}&nbsp; {s.size} workers ({_esc(s.backend)}) · "
+        f"<b>Pool</b> &nbsp;{badge(state)}&nbsp; {s.size} workers ({_esc(s.backend)}) · "
         f"{call} · "
         f'<span class="sknb-pool-progress">{prog}</span> items · {s.rate:,.0f} items/s{eta}'
         f" · {fmt_seconds(s.elapsed)}",
@@ -203,14 +203,14 @@ def pool_html(s: PoolSnap) -> str:
             for w in s.workers
         ]
         first = "slot" if s.backend == "dask" else "pid"
-        parts.append(_table((first, "state", "items done"), rows, "sknb-workers"))
+        parts.append(table((first, "state", "items done"), rows, "sknb-workers"))
     if s.cluster:
         rows = [
             [_esc(a), str(t), str(n), f"{cpu:.0f} %", f"{mem:,.0f} MB"]
             for a, t, n, cpu, mem in s.cluster
         ]
         header = ("dask worker", "threads", "our tasks", "cpu", "memory")
-        parts.append(_table(header, rows, "sknb-cluster"))
+        parts.append(table(header, rows, "sknb-cluster"))
     if s.error:
         parts.append(
             '<details class="sknb-error"><summary style="color:#d62728">error</summary>'
@@ -239,7 +239,7 @@ def timer_html(t: TimerSnap) -> str:
     return (
         f'<div class="sknb-timer" style="{_CSS}"><b>Sktimer</b> {_esc(t.name)} · '
         f"{t.count} times · total {fmt_seconds(t.total)}"
-        + _table(TIMER_HEADER, timer_rows([t]), "sknb-timers")
+        + table(TIMER_HEADER, timer_rows([t]), "sknb-timers")
         + "</div>"
     )
 
@@ -266,10 +266,10 @@ def share_html(s: ShareSnap) -> str:
         for n, t, r, a in s.attributes
     ]
     return (
-        f'<div class="sknb-share" style="{_CSS}"><b>Share</b> &nbsp;{_badge(s.state)}&nbsp; '
+        f'<div class="sknb-share" style="{_CSS}"><b>Share</b> &nbsp;{badge(s.state)}&nbsp; '
         f"{len(s.attributes)} attributes · {s.ops:,} operations · {s.rate:,.0f} ops/s · "
         f"{s.clients} clients"
-        + (_table(("attribute", "type", "value", "changed"), rows, "sknb-attrs") if rows else "")
+        + (table(("attribute", "type", "value", "changed"), rows, "sknb-attrs") if rows else "")
         + "</div>"
     )
 

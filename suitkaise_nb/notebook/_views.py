@@ -292,8 +292,6 @@ class PoolView(View):
 
     def __init__(self, model: Any, pool: Any) -> None:
         super().__init__()
-        self._cluster: tuple[tuple[str, int, int, float, float], ...] = ()
-        self._cluster_at = 0.0
         self.model = model
         self.pool_ref = weakref.ref(pool) if pool is not None else None
 
@@ -322,13 +320,8 @@ class PoolView(View):
         return call is None or call.ended is not None
 
     def render(self) -> tuple[str, str]:
-        pool = self.pool_ref() if self.pool_ref is not None else None
-        current = pool._current_items() if pool is not None else None
-        now = time.monotonic()
-        if pool is not None and self.model.backend == "dask" and now - self._cluster_at >= 1.0:
-            self._cluster = pool._cluster_workers()  # asks the scheduler: at most once a second
-            self._cluster_at = now
-        snap = pool_snapshot(self.model, current, self._cluster)
+        model = self.model  # public models only: the pool itself is never called from here
+        snap = pool_snapshot(model, model.current_items(), model.cluster)
         self._snap = snap
         return R.pool_html(snap), R.pool_text(snap)
 
@@ -435,7 +428,7 @@ class Dashboard(View):
             text.append(R.share_text(share_snapshot(m)))
         if timers:
             snaps = [timer_snapshot(t, name) for name, t in sorted(timers.items())]
-            parts.append(R._table(R.TIMER_HEADER, R.timer_rows(snaps), "sknb-timers"))
+            parts.append(R.table(R.TIMER_HEADER, R.timer_rows(snaps), "sknb-timers"))
             text.extend(R.timer_text(t) for t in snaps)
         return "".join(parts), "\n".join(text)
 
@@ -477,7 +470,7 @@ class Dashboard(View):
             self._row_html[m.id].value = R.process_html(snap, with_log=False)
         if timers:
             snaps = [timer_snapshot(t, name) for name, t in sorted(timers.items())]
-            self.timers_html.value = "<b>timers</b>" + R._table(
+            self.timers_html.value = "<b>timers</b>" + R.table(
                 R.TIMER_HEADER, R.timer_rows(snaps), "sknb-timers"
             )
         self.dirty = True  # the dashboard is always live

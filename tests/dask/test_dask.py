@@ -20,10 +20,16 @@ from typing import Any
 
 import pytest
 
-from suitkaise_nb.processing import RemoteError, RemoteTraceback
 from suitkaise_nb._pool._core import DEPTH, WorkerDiedError
 from suitkaise_nb._share._share import ShareError, _client
-from suitkaise_nb.processing import Pool, ProcessTimeoutError, RunError, Share
+from suitkaise_nb.processing import (
+    Pool,
+    ProcessTimeoutError,
+    RemoteError,
+    RemoteTraceback,
+    RunError,
+    Share,
+)
 
 from ..pool import fns as pfns
 from ..pool.test_pool import call, counting, settled
@@ -549,6 +555,9 @@ def test_share_on_another_machine_gives_a_clear_error(pool: Pool):
 
 
 def test_pool_view_shows_the_cluster_workers_from_the_scheduler(pool: Pool, client: Any):
+    """The backend keeps the model's cluster rows fresh (from Dask's callback thread, at most
+    once a second); the view only reads the model."""
+    from suitkaise_nb._pool._dask import cluster_rows
     from suitkaise_nb.notebook import _render
     from suitkaise_nb.notebook._snapshot import pool_snapshot
 
@@ -556,7 +565,7 @@ def test_pool_view_shows_the_cluster_workers_from_the_scheduler(pool: Pool, clie
     deadline = time.monotonic() + 10
     busy = ()
     while time.monotonic() < deadline:
-        busy = pool._cluster_workers()
+        busy = cluster_rows(client)
         if sum(n for _, _, n, _, _ in busy) >= 1:
             break
         time.sleep(0.05)
@@ -565,5 +574,6 @@ def test_pool_view_shows_the_cluster_workers_from_the_scheduler(pool: Pool, clie
     assert [row[0] for row in busy] == addresses  # every cluster worker, as the scheduler sees it
     assert all(threads == 1 for _, threads, _, _, _ in busy)
     assert sum(n for _, _, n, _, _ in busy) >= 1  # our tasks were seen running there
-    html = _render.pool_html(pool_snapshot(pool.model, None, pool._cluster_workers()))
+    assert [row[0] for row in pool.model.cluster] == addresses  # refreshed by the backend
+    html = _render.pool_html(pool_snapshot(pool.model, None, pool.model.cluster))
     assert "sknb-cluster" in html and addresses[0] in html and "dask worker" in html

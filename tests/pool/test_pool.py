@@ -20,11 +20,12 @@ from typing import Any
 import psutil
 import pytest
 
-from suitkaise_nb.processing import RemoteError, RemoteTraceback
 from suitkaise_nb.processing import (
     Pool,
     ProcessError,
     ProcessTimeoutError,
+    RemoteError,
+    RemoteTraceback,
     RunError,
     ShippingError,
 )
