@@ -46,10 +46,26 @@ class Hub:
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._ident: int | None = None
+        self._stopping = False
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="suitkaise_nb-hub", daemon=True)
         self._thread.start()
+
+    def stop(self) -> None:
+        """End the loop (a hub of its own, as the tests' inline pools have; the engine's hub
+        lives as long as the process). Returns once the thread ended, unless called on it."""
+        self._stopping = True
+        self.call_soon(lambda: None)
+        thread = self._thread
+        if thread is not None and thread.ident != threading.get_ident():
+            thread.join(5)
+            self._sel.close()
+            for fd in (self._wake_r, self._wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
     @property
     def in_hub_thread(self) -> bool:
@@ -151,7 +167,7 @@ class Hub:
         sel = self._sel
         calls = self._calls
         timers = self._timers
-        while True:
+        while not self._stopping:
             timeout = None
             if timers:
                 timeout = max(0.0, timers[0][0] - time.monotonic())

@@ -17,537 +17,35 @@
 
 One core loop serves every method: ``map`` collects an ordered job, ``imap`` iterates one
 (bounded: the input is pulled lazily, at most a window of items ahead of the consumer),
-``unordered_*`` take values in completion order. A backend only provides slots (``LocalSlot``
-here: persistent worker processes from the zygote; Dask slots in ``_dask``).
+``unordered_*`` take values in completion order. The calls are ``Job`` objects (``_job``). A
+backend only provides slots, behind the ``Slot`` protocol (``_slot``): persistent worker
+processes (``_local``), tasks on a Dask cluster (``_dask``), or this very process for tests
+(``_inline``). Nothing here depends on which.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
-import mmap
-import os
-import pickle
-import signal
-import struct
 import threading
-import time
-import weakref
-from collections import deque
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .. import _errors as _remote
 from .. import _events
 from .._engine import _serial
-from .._engine._launcher import Launcher, Spare, describe_exit
-from .._engine._wire import AsyncConn, Frame, MemfdCache, encode
+from .._engine._launcher import describe_exit
 from .._errors import (
-    Expired,
     PoolClosedError,
-    ProcessError,
     ShippingError,
     WorkerDiedError,
 )
-from ._model import CallModel, PoolModel, WorkerInfo
+from ._job import DEPTH, TIMED_ITEM_SECONDS, Job
+from ._model import PoolModel
 from ._protocol import (
-    K_CANCEL,
-    K_CHUNK,
-    K_FORGET,
-    K_FREED,
-    K_FUNC,
-    K_OUTPUT,
-    K_RESULTS,
     UNLOADED_CHUNK,
 )
+from ._slot import Backend, Slot
 
-_job_ids = itertools.count(1)
 _chunk_ids = itertools.count(1)
-DEPTH = 2  # chunks in flight per slot: one running, one waiting
-TARGET_CHUNK_SECONDS = 0.1  # per chunk: fewer round trips, the tail still splits finely
-# the tail of a call splits what remains over the workers, but never into chunks of less than
-# this much work: a chunk costs a round trip (~0.1 ms here), so tiny items stay in few chunks
-MIN_CHUNK_SECONDS = 0.002
-REMOTE_CHUNK_SECONDS = 0.2  # a Dask task costs a scheduler round trip: bigger chunks hide it
-TIMED_ITEM_SECONDS = 20e-6
-FORGET_DELAY = 0.2  # seconds an idle worker may keep a finished call's function
-TRIM_DELAY = 2.0  # seconds an idle worker's channel keeps memfds for the next call's items
-CHUNK_BYTES = 4 << 20  # once item/result sizes are known, a chunk carries at most ~4 MB
-WINDOW_BYTES = 64 << 20  # and a lazy call keeps at most ~64 MB ahead of its consumer
-
-
-class Job:
-    """One map-family call."""
-
-    def __init__(
-        self,
-        target: Any,
-        iterable: Iterable[Any],
-        *,
-        star: bool,
-        ordered: bool,
-        lazy: bool,
-        kind: str,
-    ) -> None:
-        self.id = next(_job_ids)
-        self.target = target
-        self.star = star
-        self.ordered = ordered
-        self.lazy = lazy
-        try:
-            total: int | None = len(iterable)  # type: ignore[arg-type]
-        except TypeError:
-            total = None
-        self.total = total
-        # the input as a sequence to slice chunks from (exact builtin types only: a subclass
-        # may index differently than it iterates); sliced by the hub thread
-        self.seq: Any = iterable if type(iterable) in (list, tuple, range) else None
-        # any other input is read by the caller's thread (see feed()): a slow generator, one
-        # that waits on another process, a cursor bound to its thread must not run on the hub
-        self.it: Iterator[Any] | None = iter(iterable) if self.seq is None else None
-        self.fed: deque[Any] = deque()  # items read by the caller, not sent yet
-        self.fed_done = self.seq is not None  # the input is exhausted (or raised)
-        self.feed_want = 64  # items the dispatcher would like to find read ahead
-        self.wake: Any = None  # asks the hub to dispatch (set by the core)
-        self.next_index = 0
-        self.exhausted = False
-        self.retry: deque[tuple[int, list[Any]]] = deque()
-        self.in_flight: dict[int, tuple[Any, int, list[Any]]] = {}
-        self.results: dict[int, Any] = {}
-        self.completed: deque[Any] = deque()
-        self._ready: deque[Any] = deque()  # ordered values of the chunk being consumed
-        self.done_count = 0
-        self.consumed = 0
-        self.error: BaseException | None = None
-        self.error_index: int | None = None
-        self.finished = False
-        self.cond = threading.Condition()
-        self.per_item: float | None = None
-        self.probed = False  # the first chunk was pickled (item_bytes is known)
-        self.slots_with_func: set[Any] = set()
-        self.fn_blob = b""
-        self.spec = getattr(target, "_sk_autoreconnect", None)
-        self.call = CallModel(kind, target, total)
-        self.window = 0
-        self.target_seconds = TARGET_CHUNK_SECONDS  # the backend may ask for longer chunks
-        self.item_bytes = 0.0  # serialized bytes per item (input or result, the larger)
-        self.consumer = threading.get_ident()  # the thread reading the results (last seen)
-
-    # -- hub thread ----------------------------------------------------------------------------
-    def has_work(self) -> bool:
-        if self.error is not None or self.finished:
-            return False
-        if self.retry:
-            return True
-        if self.exhausted:
-            return False
-        if self.seq is None and not self.fed and not self.fed_done:
-            return False  # waiting for the caller to read more input (at its end: pull())
-        return not (self.lazy and self.window and self.next_index - self.consumed >= self.window)
-
-    def chunk_size(self, nslots: int) -> int:
-        if self.per_item is None:
-            # nothing measured yet. The call's first chunk is a small probe (its pickle tells
-            # the size of an item); later ones may be large, because a chunk sent before the
-            # cost is known carries a time budget: the worker hands back what it did not
-            # reach (see budget()). A lazy input is still pulled a few items at a time.
-            size = 4 if not self.probed or self.total is None else 50_000
-        else:
-            size = int(self.target_seconds / max(self.per_item, 1e-7))
-            size = max(1, min(size, 50_000))
-        if self.item_bytes > 0:  # large items or results: bound the bytes, not only the time
-            size = max(1, min(size, int(CHUNK_BYTES / self.item_bytes)))
-        if self.total is not None:
-            remaining = self.total - self.next_index + sum(len(r[1]) for r in self.retry)
-            share = math.ceil(remaining / (max(nslots, 1) * DEPTH))
-            if self.per_item is not None:
-                share = max(share, int(MIN_CHUNK_SECONDS / max(self.per_item, 1e-7)))
-            size = min(size, max(1, share))
-        if self.lazy:
-            pipeline = max(nslots, 1) * (DEPTH + 2)
-            window = max(size * pipeline, 64)
-            if self.item_bytes > 0:
-                window = min(window, max(pipeline, int(WINDOW_BYTES / self.item_bytes)))
-            self.window = window
-        self.feed_want = max(64, size * max(nslots, 1) * DEPTH)
-        return size
-
-    def budget(self) -> float | None:
-        """Seconds a chunk may run before its worker hands the rest back: while the cost of
-        an item is unknown, one chunk's worth of time (see ``execute_chunk``)."""
-        return self.target_seconds if self.per_item is None else None
-
-    def record_bytes(self, nbytes: int, n: int) -> None:
-        """Track the serialized size per item (of the items sent or the results received)."""
-        if n > 0:
-            per = nbytes / n
-            self.item_bytes = max(per, 0.5 * self.item_bytes + 0.5 * per)
-
-    def stalled(self) -> bool:
-        """A lazy call that waits for its consumer (nothing running; the window is full, or
-        the input must be read by the consumer's thread)."""
-        return (
-            self.lazy
-            and self.error is None
-            and not self.finished
-            and not self.in_flight
-            and not self.retry
-            and not self.exhausted
-            and (
-                (bool(self.window) and self.next_index - self.consumed >= self.window)
-                or (self.seq is None and not self.fed and not self.fed_done)
-            )
-        )
-
-    def pull(self, n: int) -> tuple[int, list[Any]] | None:
-        if self.retry:
-            first, back = self.retry.popleft()
-            if len(back) > n:  # handed back or orphaned work goes out in today's chunk size
-                self.retry.appendleft((first + n, back[n:]))
-                back = back[:n]
-            return first, back
-        start = self.next_index
-        if self.seq is not None:  # a list, tuple or range: one C-level slice
-            items: Any = self.seq[start : start + n]
-            if len(items) < n:
-                self.exhausted = True
-        else:  # what the caller's thread has read
-            with self.cond:
-                fed = self.fed
-                if len(fed) <= n:
-                    items = list(fed)
-                    fed.clear()
-                else:
-                    items = [fed.popleft() for _ in range(n)]
-                if not fed:
-                    if self.fed_done:
-                        self.exhausted = True
-                    else:
-                        self.cond.notify_all()  # the reader may be waiting: read more
-        if not items:
-            return None
-        self.next_index += len(items)
-        return start, items
-
-    # -- the caller's thread: reading the input --------------------------------------------------
-    def _room(self) -> int:
-        room = self.feed_want - len(self.fed)
-        if self.lazy:
-            window = self.window or 64
-            room = min(room, window - (self.next_index + len(self.fed) - self.consumed))
-        return room
-
-    def feed(self) -> None:
-        """Read input items in the calling thread (the one waiting for results), as many as
-        the dispatcher wants ahead, handing them over every few milliseconds so that a slow
-        input never holds back work that is ready. Called without ``cond`` held."""
-        it = self.it
-        if it is None or self.fed_done or self.error is not None:
-            return
-        while True:
-            room = self._room()
-            if room <= 0:
-                return
-            batch: list[Any] = []
-            done = False
-            error: BaseException | None = None
-            t0 = time.perf_counter()
-            try:
-                while len(batch) < room:
-                    try:
-                        batch.append(next(it))
-                    except StopIteration:
-                        done = True
-                        break
-                    except Exception as exc:
-                        error = exc
-                        break
-                    if time.perf_counter() - t0 > 0.005:
-                        break  # hand these over now (a slow input)
-            finally:  # an interrupt keeps what was read
-                with self.cond:
-                    self.fed.extend(batch)
-                    if done or error is not None:
-                        self.fed_done = True
-                if batch or done or error is not None:
-                    self.wake()
-            if error is not None:
-                index = self.next_index + len(self.fed)
-                self.fail(
-                    ProcessError(f"the input iterable raised {type(error).__name__}: {error}"),
-                    index,
-                )
-                return
-            if done:
-                return
-
-    def _feed_unlocked(self) -> bool:
-        """:meth:`feed` from a wait loop that holds ``cond``: True when it read something."""
-        if self.it is None or self.fed_done or self.error is not None or self._room() <= 0:
-            return False
-        self.cond.release()
-        try:
-            self.feed()
-        finally:
-            self.cond.acquire()
-        return True
-
-    def fail(self, error: BaseException, index: int | None) -> None:
-        with self.cond:
-            if self.error is None:
-                self.error = error
-                self.error_index = index
-                self.call.error = error
-            self.cond.notify_all()
-
-    def check_finished(self) -> bool:
-        if self.finished:
-            return True
-        if not self.in_flight and (self.error is not None or (self.exhausted and not self.retry)):
-            self.finish()
-        return self.finished
-
-    def finish(self) -> None:
-        with self.cond:
-            self.finished = True
-            self.call.ended = time.monotonic()
-            self.cond.notify_all()
-
-    # -- consumer thread -------------------------------------------------------------------------
-    def wait_list(self, deadline: float | None) -> list[Any]:
-        with self.cond:
-            while True:
-                if self.error is not None:
-                    raise self.error
-                if self.finished:
-                    break
-                if not self._wait(deadline):
-                    raise Expired()
-        out: list[Any] = []
-        for start in sorted(self.results):
-            out.extend(self.results[start])
-        return out
-
-    def _wait(self, deadline: float | None) -> bool:
-        """Wait a little for news (with ``cond`` held); False once ``deadline`` passed. The
-        waiting thread reads input when the dispatcher wants more."""
-        if self._feed_unlocked():
-            return deadline is None or time.monotonic() < deadline
-        if deadline is None:
-            self.cond.wait(0.25)
-            return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        self.cond.wait(min(left, 0.25))
-        return True
-
-    def take_next(self, deadline: float | None) -> tuple[bool, Any]:
-        """(True, value) for the next value of this job's order; (False, None) at the end."""
-        with self.cond:
-            while True:
-                if self.ordered:
-                    i = self.consumed
-                    if self._ready:
-                        self.consumed += 1
-                        self.consumer = threading.get_ident()
-                        return True, self._ready.popleft()
-                    values = self.results.pop(i, None)
-                    if values is not None:
-                        self._ready.extend(values)
-                        continue
-                    # after a failure, values before the failing item may never come (their
-                    # chunks were cancelled or finished after the error): once the job is
-                    # finished, a missing value means the error is next
-                    if self.error is not None and (
-                        self.error_index is None or self.error_index <= i or self.finished
-                    ):
-                        raise self.error
-                    if self.finished and i >= self.next_index:
-                        if self.error is not None:
-                            raise self.error
-                        return False, None
-                else:
-                    if self.completed:
-                        self.consumed += 1
-                        self.consumer = threading.get_ident()
-                        return True, self.completed.popleft()
-                    if self.error is not None:
-                        raise self.error
-                    if self.finished:
-                        return False, None
-                if not self._wait(deadline):
-                    raise Expired()
-
-
-class LocalSlot:
-    """One persistent worker process."""
-
-    backend = "local"
-
-    def __init__(self, core: PoolCore, spare: Spare) -> None:
-        self.core = core
-        self.spare = spare
-        self.pid = spare.pid
-        self.alive = True
-        self.killed = False
-        self.outstanding: deque[int] = deque()  # chunk ids in flight, oldest first
-        self.info = WorkerInfo(spare.pid)
-        self.held: list[Any] = []  # encoded control frames waiting for the next frame
-        self.flush_due = False
-        self.trim_due = False
-        self.shm_fd: int | None = None
-        self.shm: mmap.mmap | None = None
-        if hasattr(os, "memfd_create"):
-            self.shm_fd = os.memfd_create("suitkaise-nb-worker")
-            os.ftruncate(self.shm_fd, 4096)
-            self.shm = mmap.mmap(self.shm_fd, 4096)
-            struct.pack_into("<qq", self.shm, 0, -1, -1)
-        self.conn = AsyncConn(spare.sock, self.on_frames, self.on_eof, core.hub.want_write)
-        self.conn.spill_cache = MemfdCache()  # large items: memfds written again (K_FREED)
-
-    def start(self) -> None:
-        from .._engine._process import child_header, send_start
-
-        payload: dict[str, Any] = {}
-        if self.shm_fd is not None:
-            payload["shm_fd"] = _serial.PassFd(self.shm_fd)
-        data, bufs, fds = _serial.dumps_with_fds(payload, "object")
-        header = child_header("suitkaise_nb._pool._worker:worker_main")
-        send_start(self.conn, header, data, bufs, fds)
-        self.core.launcher.watch_exit(self.pid, self.on_exit)
-        self.core.hub.add_conn(self.conn)
-
-    @property
-    def current_items(self) -> tuple[int, int] | None:
-        """(first, last) index of what the worker runs now (one item when they are equal)."""
-        if self.shm is None:
-            return None
-        try:
-            first, last = struct.unpack_from("<qq", self.shm, 0)
-        except ValueError:
-            return None
-        return None if first < 0 else (first, last)
-
-    def send(self, kind: int, data: Any, bufs: Any = ()) -> None:
-        held, self.held = self.held, []
-        try:
-            self.conn.send(kind, data, bufs, prefix=held)
-        except OSError:
-            pass  # the exit report will follow
-
-    def hold(self, kind: int, data: bytes) -> None:
-        """Keep a small control frame to go out with the next frame: a wake-up of the worker
-        costs more than the frame itself."""
-        self.held.extend(encode(kind, data))
-
-    def _flush_held(self) -> None:
-        """Send held frames that no other frame took along (the pool went quiet)."""
-        self.flush_due = False
-        held, self.held = self.held, []
-        if held and self.alive:
-            try:
-                self.conn.send_encoded(held)
-            except OSError:
-                pass
-
-    # -- the slot interface the dispatcher uses (DaskSlot implements the same) -------------
-    def send_func(self, job: Job) -> None:
-        # goes out with the job's first chunk to this worker, which follows at once
-        self.hold(K_FUNC, pickle.dumps((job.id, job.fn_blob, job.star)))
-
-    def send_chunk(self, job: Job, chunk_id: int, data: Any, bufs: Any) -> None:
-        self.send(K_CHUNK, data, bufs)
-
-    def abort_chunk(self, job: Job, chunk_id: int, kill: bool) -> bool:
-        """Stop a chunk; True when it is gone for good (the worker was killed)."""
-        if kill and self.alive:
-            self.kill()
-            return True
-        if job.ordered and job.lazy and job.error_index is not None:
-            for slot, start, _items in job.in_flight.values():
-                if slot is self and start < job.error_index:
-                    # an ordered imap still yields what precedes the failing item: a cancel
-                    # (per job, in the worker) would drop that chunk too, so let this one run
-                    return False
-        self.send(K_CANCEL, pickle.dumps(job.id))
-        return not self.alive
-
-    def forget(self, job: Job) -> None:
-        # the worker drops the job's function with the next frame it gets, or within
-        # FORGET_DELAY if none comes (a function may hold large captured data)
-        if self.conn.spill_cache is not None and not self.trim_due:
-            # an idle pool holds no spare memfd memory for long (the next call soon reuses it)
-            self.trim_due = True
-            self.core.hub.call_later(TRIM_DELAY, _weak_call, weakref.ref(self), "_trim_if_idle")
-        if self.alive:
-            self.hold(K_FORGET, pickle.dumps(job.id))
-            if not self.flush_due:
-                self.flush_due = True
-                # by weak reference: a pool closed meanwhile is freed at once, not in 0.2 s
-                self.core.hub.call_later(FORGET_DELAY, _weak_call, weakref.ref(self), "_flush_held")
-
-    def _trim_if_idle(self) -> None:
-        self.trim_due = False
-        if self.conn.spill_cache is not None and not self.outstanding:  # else: next call's end
-            self.conn.spill_cache.trim()
-
-    def on_frames(self, frames: list[Frame]) -> None:
-        for f in frames:
-            if f.kind == K_RESULTS:
-                nbytes = memoryview(f.main).nbytes + sum(b.nbytes for b in f.buffers)
-                self.core.on_results(self, _serial.loads(f.main, f.buffers, f.fds), nbytes)
-            elif f.kind == K_OUTPUT:
-                stream, text = pickle.loads(f.main)
-                self.core.on_output(stream, text)
-            elif f.kind == K_FREED and self.conn.spill_cache is not None:
-                self.conn.spill_cache.release(pickle.loads(f.main))
-
-    def on_eof(self) -> None:
-        pass
-
-    def on_exit(self, code: int) -> None:
-        conn = self.conn
-        if not conn.eof and conn.read_lock.acquire(False):
-            try:
-                conn.read_available()
-            finally:
-                conn.read_lock.release()
-        self.alive = False
-        self.core.slot_died(self, code)
-        self.release()
-
-    def kill(self) -> None:
-        self.killed = True
-        if self.alive:
-            Launcher.signal(self.spare, signal.SIGKILL)
-
-    def close(self) -> None:
-        """Ask the worker to exit (EOF on its channel)."""
-        try:
-            self.conn.sock.shutdown(2)
-        except OSError:
-            pass
-
-    def release(self) -> None:
-        self.core.hub.unwatch(self.conn.sock)
-        self.conn.close()
-        if self.spare.pidfd is not None:
-            try:
-                os.close(self.spare.pidfd)
-            except OSError:
-                pass
-        if self.shm is not None:
-            try:
-                self.shm.close()
-            except (BufferError, ValueError):
-                pass
-        if self.shm_fd is not None:
-            try:
-                os.close(self.shm_fd)
-            except OSError:
-                pass
-            self.shm_fd = None
 
 
 def _guarded(method: Any) -> Any:
@@ -570,11 +68,12 @@ def _guarded(method: Any) -> Any:
 class PoolCore:
     """Everything a Pool does, minus the public API (which lives in ``_pool``)."""
 
-    def __init__(self, workers: int, backend: str = "local") -> None:
-        self.launcher = Launcher.get()
-        self.hub = self.launcher.hub  # dask pools use the hub thread too (no local workers)
+    def __init__(self, workers: int, backend: Backend) -> None:
+        self.backend = backend
+        self.hub = backend.hub()
         self.size = workers
-        self.model = PoolModel(workers, backend)
+        self.model = PoolModel(workers, backend.name)
+        self.model.worker_label = backend.worker_label
         self.model._probe = self.current_items  # noqa: SLF001  (the model's reader, given once)
         self.slots: list[Any] = []
         self.jobs: list[Job] = []
@@ -611,47 +110,23 @@ class PoolCore:
         """pid -> (first, last) item each worker runs now (see ``PoolModel.current_items``)."""
         return {s.pid: s.current_items for s in list(self.slots)}
 
-    # -- starting and replacing workers ---------------------------------------------------
-    def start_local(self) -> None:
-        spares = self.launcher.take(self.size)
-        for spare in spares:
-            slot = LocalSlot(self, spare)
-            self.slots.append(slot)
-            self.model.workers[slot.pid] = slot.info
-            slot.start()
+    # -- slots --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Make the backend's slots (on the caller's thread: a local backend waits for spares)."""
+        self.backend.start(self)
 
-    def _replace(self) -> None:
-        if self.closing or self.closed:
-            return
-
-        def arrived(spare: Spare | None) -> None:
-            if spare is None:
-                return
-            self.hub.call_soon(self._add_slot, spare)
-
-        self.launcher.take_async(arrived)
-
-    @_guarded
-    def _add_slot(self, spare: Spare) -> None:
-        if self.closing or self.closed:
-            self.launcher.signal(spare, signal.SIGKILL)
-            self.launcher.watch_exit(spare.pid, lambda code: None)
-            spare.sock.close()
-            return
-        slot = LocalSlot(self, spare)
+    def add_slot(self, slot: Slot) -> None:
+        """A slot joins the pool (any thread before it is used; the hub thread after)."""
         self.slots.append(slot)
         self.model.workers[slot.pid] = slot.info
-        slot.start()
         self._worker_event(slot, "idle", None)
-        self.dispatch()
 
     # -- submitting (caller thread) -------------------------------------------------------
     def submit(self, job: Job) -> None:
         if self.closed or self.closing:
             raise PoolClosedError("the pool is closed; create a new Pool")
         job.fn_blob = _serial.dumps_function(job.target, what=_name(job.target))
-        if self.model.backend == "dask":
-            job.target_seconds = REMOTE_CHUNK_SECONDS
+        job.target_seconds = self.backend.chunk_seconds
         self.model.calls.append(job.call)
         if len(self.model.calls) > 200:
             del self.model.calls[:100]
@@ -720,7 +195,7 @@ class PoolCore:
         return None
 
     def _send_chunk(self, slot: Any, job: Job, start: int, items: list[Any]) -> bool:
-        timed = bool(job.per_item is None or job.per_item > TIMED_ITEM_SECONDS)
+        timed = bool(job.item_cost is None or job.item_cost > TIMED_ITEM_SECONDS)
         chunk_id = next(_chunk_ids)
         # few items per chunk, or large ones: let big bytes go out of band (no pickle copy)
         wire_items = _serial.oob_items(items) if len(items) <= 16 or job.item_bytes > 1e4 else items
@@ -820,7 +295,7 @@ class PoolCore:
         if job.error is None:
             if n and busy > 0:
                 est = busy / n
-                job.per_item = est if job.per_item is None else 0.5 * job.per_item + 0.5 * est
+                job.item_cost = est if job.item_cost is None else 0.5 * job.item_cost + 0.5 * est
             if error is not None:
                 exc = _remote.rebuild(error)
                 self.model.errors.append(exc)
@@ -905,7 +380,7 @@ class PoolCore:
             if not any(s.alive for s in self.slots):
                 self.all_gone.set()
             return
-        self._replace()
+        self.backend.replace(self)
         self.dispatch()
 
     @_guarded
@@ -930,17 +405,6 @@ class PoolCore:
         self._end_job_if_done(job)
         self.dispatch()
 
-    def start_dask(self, client: Any) -> None:
-        from ._dask import DaskSlot
-
-        self.model.backend = "dask"
-        self.client = client
-        self.cluster_at = 0.0  # when the model's cluster rows were last refreshed
-        for i in range(self.size):
-            slot = DaskSlot(self, client, i + 1)
-            self.slots.append(slot)
-            self.model.workers[slot.pid] = slot.info
-
     def _worker_event(self, slot: Any, state: str, item: int | None) -> None:
         if _events.has_observers("pool_worker"):
             _events.emit(
@@ -959,6 +423,7 @@ class PoolCore:
         ok = self.all_gone.wait(timeout)
         self.closed = True
         self.model.state = "closed"
+        self.backend.close()
         return ok
 
     @_guarded
@@ -1024,6 +489,7 @@ class PoolCore:
                 self.all_gone.wait(10)
         self.closed = True
         self.model.state = "closed"
+        self.backend.close()
 
     @_guarded
     def _terminate(self) -> None:
@@ -1040,13 +506,6 @@ class PoolCore:
 
 def _name(target: Any) -> str:
     return getattr(target, "__qualname__", None) or type(target).__name__
-
-
-def _weak_call(ref: Any, method: str) -> None:
-    """A delayed call on a slot that does not keep it alive (a closed pool is freed at once)."""
-    slot = ref()
-    if slot is not None:
-        getattr(slot, method)()
 
 
 def _locate_unloadable(start: int, items: list[Any], error: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -121,16 +121,51 @@ def cluster_rows(client: Any) -> tuple[tuple[str, int, int, float, float], ...]:
 
 
 CLUSTER_EVERY = 1.0  # seconds between refreshes of the pool model's cluster rows
+REMOTE_CHUNK_SECONDS = 0.2  # a Dask task costs a scheduler round trip: bigger chunks hide it
+
+
+class DaskBackend:
+    """Slots that submit chunks as tasks to a ``distributed`` cluster."""
+
+    name = "dask"
+    chunk_seconds = REMOTE_CHUNK_SECONDS
+    worker_label = "slot"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.cluster_at = 0.0  # when the pool model's cluster rows were last refreshed
+
+    def hub(self) -> Any:
+        from .._engine._launcher import Launcher
+
+        return Launcher.get().hub  # the same hub thread as local work (no local workers)
+
+    def start(self, core: Any) -> None:
+        for i in range(core.size):
+            core.add_slot(DaskSlot(core, self, i + 1))
+
+    def replace(self, core: Any) -> None:
+        pass  # Dask reschedules what a lost worker ran; a slot never dies
+
+    def close(self) -> None:
+        pass
+
+    def refresh_cluster(self, model: Any) -> None:
+        """At most once a second, on the calling (Dask's callback) thread: what the scheduler
+        says of each worker, for the views."""
+        now = time.monotonic()
+        if now - self.cluster_at >= CLUSTER_EVERY:
+            self.cluster_at = now
+            model.cluster = cluster_rows(self.client)
 
 
 class DaskSlot:
     """A virtual worker: up to DEPTH tasks of the pool in flight on the cluster."""
 
-    backend = "dask"
-
-    def __init__(self, core: Any, client: Any, index: int) -> None:
+    def __init__(self, core: Any, backend: DaskBackend, index: int) -> None:
         self.core = core
-        self.client = client
+        self.backend = backend
+        self.client = backend.client
         self.pid = index  # a slot number: the views show it where a local pool shows pids
         self.alive = True
         self.killed = False
@@ -178,11 +213,7 @@ class DaskSlot:
                 outcome = ("error", f"{type(exc).__name__}: {exc}")
         del fut
         self.core.hub.call_soon(self._done, job, chunk_id, outcome)
-        model = self.core.model
-        now = time.monotonic()
-        if now - self.core.cluster_at >= CLUSTER_EVERY:  # on this (Dask's) thread, not a view's
-            self.core.cluster_at = now
-            model.cluster = cluster_rows(self.client)
+        self.backend.refresh_cluster(self.core.model)  # on this (Dask's) thread, not a view's
 
     def _done(self, job: Any, chunk_id: int, outcome: tuple[str, Any]) -> None:
         self.futures.pop(chunk_id, None)

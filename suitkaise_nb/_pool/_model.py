@@ -54,7 +54,8 @@ class PoolModel:
         self.id = next(_ids)
         self.name = "Pool"
         self.size = workers
-        self.backend = backend
+        self.backend = backend  # "local", "dask", "inline"
+        self.worker_label = "pid"  # what a worker's key is to a user ("pid", or "slot")
         self.workers: dict[int, WorkerInfo] = {}
         self.calls: list[CallModel] = []
         self.durations: list[float] = []  # recent per-item durations (capped)

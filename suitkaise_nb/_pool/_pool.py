@@ -30,7 +30,10 @@ from .._engine import _barriers, _serial
 from .._engine._launcher import track, untrack
 from .._errors import DeadlineExpired, Expired, PoolClosedError
 from .._modifiers import check_timeout, modifiable
-from ._core import Job, PoolCore
+from ._core import PoolCore
+from ._job import Job
+from ._local import LocalBackend
+from ._slot import Backend
 
 
 def _check_target(fn: Any) -> None:
@@ -115,7 +118,7 @@ class _MapMethods:
                 core.abort(job, PoolClosedError("the call was abandoned"), kill=False)
             raise
 
-    def _iterate(self, job: Job, per_item: float | None) -> Iterator[Any]:
+    def _iterate(self, job: Job, item_timeout: float | None) -> Iterator[Any]:
         import time
 
         core = self._core
@@ -126,13 +129,13 @@ class _MapMethods:
             raise RuntimeError(_ON_HUB)
         try:
             while True:
-                deadline = None if per_item is None else time.monotonic() + per_item
+                deadline = None if item_timeout is None else time.monotonic() + item_timeout
                 try:
                     ok, value = job.take_next(deadline)
                 except Expired:
                     core.abort(job, TimeoutError("an imap item timed out"), kill=True)
                     raise TimeoutError(
-                        f"the next item did not arrive within {per_item:.3g} seconds"
+                        f"the next item did not arrive within {item_timeout:.3g} seconds"
                     ) from None
                 if not ok:
                     finished = True
@@ -167,8 +170,8 @@ class _MapMethods:
         self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None
     ) -> Iterator[Any]:
         """An iterator of results in input order; the input is consumed lazily."""
-        per_item = _per_item(_deadline)
-        return self._iterate(self._job(fn, items, "imap", True, True), per_item)
+        item_timeout = _seconds_left(_deadline)
+        return self._iterate(self._job(fn, items, "imap", True, True), item_timeout)
 
     @modifiable(timeout_error=TimeoutError)
     @_pool_method
@@ -176,8 +179,8 @@ class _MapMethods:
         self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None
     ) -> Iterator[Any]:
         """An iterator of results in completion order; the input is consumed lazily."""
-        per_item = _per_item(_deadline)
-        return self._iterate(self._job(fn, items, "unordered_imap", False, True), per_item)
+        item_timeout = _seconds_left(_deadline)
+        return self._iterate(self._job(fn, items, "unordered_imap", False, True), item_timeout)
 
 
 class _Blob:
@@ -205,7 +208,7 @@ def _prepickled(items: Iterable[Any], spec: Any) -> list[_Blob]:
     return out
 
 
-def _per_item(deadline: float | None) -> float | None:
+def _seconds_left(deadline: float | None) -> float | None:
     """``.timeout(s)`` on imap bounds each item: turn the deadline back into seconds."""
     if deadline is None:
         return None
@@ -234,14 +237,19 @@ class Pool(_MapMethods):
     ``terminate()`` (kills). Use it as a context manager.
     """
 
-    def __init__(self, workers: int | None = None, *, client: Any = None) -> None:
+    def __init__(
+        self, workers: int | None = None, *, client: Any = None, _backend: Backend | None = None
+    ) -> None:
         if workers is not None and (
             isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
         ):
             raise ValueError(f"workers must be a positive int or None, got {workers!r}")
         self._star = False
         self._own_client = None
-        if client is not None:
+        if _backend is not None:  # tests: e.g. _inline.InlineBackend (chunks run in-process)
+            backend: Backend = _backend
+            workers = workers or 2
+        elif client is not None:
             from ._dask import import_distributed
 
             distributed = import_distributed()
@@ -253,13 +261,15 @@ class Pool(_MapMethods):
                 )
             if workers is None:
                 workers = sum(client.nthreads().values()) or 1
-            self._core = PoolCore(workers, backend="dask")
-            self._core.start_dask(client)
+            from ._dask import DaskBackend
+
+            backend = DaskBackend(client)
         else:
             if workers is None:
                 workers = os.cpu_count() or 1
-            self._core = PoolCore(workers)
-            self._core.start_local()
+            backend = LocalBackend()
+        self._core = PoolCore(workers, backend)
+        self._core.start()
         self._core.model.handle_ref = weakref.ref(self)
         track(self, self._shutdown_at_exit)
         self._finalizer = weakref.finalize(self, _finalize, self._core)

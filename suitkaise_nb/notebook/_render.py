@@ -202,7 +202,7 @@ def pool_html(s: PoolSnap) -> str:
             [str(w.pid), w.state + (f" on item {w.item}" if w.item is not None else ""), w.done]
             for w in s.workers
         ]
-        first = "slot" if s.backend == "dask" else "pid"
+        first = s.worker_label
         parts.append(table((first, "state", "items done"), rows, "sknb-workers"))
     if s.cluster:
         rows = [

@@ -167,6 +167,7 @@ class PoolSnap:
     state: str
     size: int
     backend: str
+    worker_label: str
     kind: str | None
     target: str | None
     total: int | None
@@ -200,6 +201,7 @@ def pool_snapshot(
         state=model.state,
         size=model.size,
         backend=model.backend,
+        worker_label=model.worker_label,
         kind=call.kind if call else None,
         target=call.target_name if call else None,
         total=call.total if call else None,

@@ -179,13 +179,13 @@ def test_a_chunk_that_fails_as_a_whole_fails_the_call():
 
 
 def test_an_exception_in_a_hub_callback_fails_the_call(monkeypatch):
-    from suitkaise_nb._pool import _core
+    from suitkaise_nb._pool import _job
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in the dispatcher")
 
     with Pool(2) as pool:
-        monkeypatch.setattr(_core.Job, "chunk_size", broken)
+        monkeypatch.setattr(_job.Job, "chunk_size", broken)
         with pytest.raises(RuntimeError, match="a bug in the dispatcher"):
             pool.map(habits.square, range(10))
         monkeypatch.undo()
