@@ -283,7 +283,7 @@ class Server(State):
                 self.read_client(tag)
 
     def serve(self) -> int:
-        from ._share import serving_here
+        from ._link import serving_here
 
         serving_here(self)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

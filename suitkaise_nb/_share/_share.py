@@ -17,51 +17,37 @@ process that created the Share) can ``stop()`` it — the state is kept and come
 
 from __future__ import annotations
 
-import atexit
 import os
 import pickle
 import shutil
-import socket
 import stat
 import tempfile
 import threading
 import time
 import warnings
 import weakref
-from collections import deque
 from sys import _getframe
 from typing import Any
 
-from .. import _errors as _remote
 from .. import _events
 from .._engine import _barriers, _serial
 from .._engine._launcher import Launcher, Spare, track, untrack
 from .._engine._model import _ids
-from .._engine._wire import AsyncConn, BlockingConn, Frame
-from .._errors import RemoteTraceback, ShareError, ShareValueError, ShippingError
+from .._engine._wire import AsyncConn, Frame
+from .._errors import ShareError, ShareValueError
 from .._modifiers import check_timeout
-from ._oracle import inplace_symbol, protected, usage
+from ._handle import AugOp, access, send_aug
+from ._link import Link, link_for, register_link
+from ._oracle import protected, usage
 from ._protocol import (
-    BINARY_OPS,
-    K_ERR,
     K_EXIT,
-    K_OK,
     K_READY,
-    K_REF,
-    K_REQ,
     K_RESUME,
     K_SNAPSHOT,
     K_STATE,
     K_STATE_ERR,
     K_STATS,
-    REFLECTED_OPS,
-    UNARY_OPS,
-    HandshakeError,
-    Item,
-    Ref,
-    client_handshake,
 )
-from ._state import REF as _REF
 from ._state import State
 
 
@@ -81,607 +67,6 @@ class ShareModel:
         self.handle_ref: Any = None
         self.rate = 0.0
         self.last_sample = (time.monotonic(), 0)  # (when, ops) of the last statistics
-
-
-# -- the connection a process uses to talk to the server -----------------------------------------
-
-#: In the server process, the running server: a Share handle held by a shared object and used
-#: inside one of its methods runs its operations in place (a request to the server it is
-#: already inside would wait for itself forever).
-_in_server: Any = None
-
-
-def serving_here(server: Any) -> None:
-    """Called by the server process once: handles used inside it run in place."""
-    global _in_server
-    _in_server = server
-
-
-_GONE = (
-    "the Share server is gone (stopped, or it died); in the process that created it, "
-    "share.start() starts it again"
-)
-_SHARE_HINT = (
-    "A Share keeps its values in its server process: store data and objects that can be "
-    "pickled, and create sockets, locks and connections in the process that uses them."
-)
-
-
-def check_socket_path(path: str) -> None:
-    """Refuse a socket whose directory is not a private (0700) directory of this user, or
-    that is not a socket of this user: someone else may have put it there. Raises
-    FileNotFoundError when the socket is not there."""
-    d = os.path.dirname(path)
-    st = os.lstat(d)
-    uid = os.geteuid()
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid or st.st_mode & 0o077:
-        raise ShareError(
-            f"refusing to connect to the Share: its socket directory {d} is no longer a private "
-            f"directory of this user (owner uid {st.st_uid}, mode {stat.filemode(st.st_mode)}); "
-            "another user may have replaced it. Nothing was sent or read."
-        )
-    st = os.lstat(path)
-    if not stat.S_ISSOCK(st.st_mode) or st.st_uid != uid:
-        raise ShareError(
-            f"refusing to connect to the Share: {path} is not a socket of this user "
-            f"(owner uid {st.st_uid}, {stat.filemode(st.st_mode)}). Nothing was sent or read."
-        )
-
-
-class _Link:
-    """One authenticated connection per process (shared by its threads under a lock).
-
-    Operations whose answer nobody waits for (see ``_barriers``) are sent at once; their
-    answers are read, in order, before the next request or at a barrier. Their errors are
-    kept in ``errors`` (never raised by an unrelated operation) until the engine takes them
-    at the end of the unit of work that sent them, or ``share.sync()`` raises them."""
-
-    def __init__(self, path: str, key: bytes, host: str | None = None) -> None:
-        self.path = path
-        self.key = key
-        self.host = socket.gethostname() if host is None else host  # where the server runs
-        self.lock = threading.Lock()
-        self.conn: BlockingConn | None = None
-        self.pid = 0
-        self.broken: str | None = None
-        self.unacked = 0  # pipelined requests whose answers were not read yet
-        # what each one was, and where: (op, path, inplace op, file, line, unit of work)
-        self.sites: deque[tuple[str, tuple[Any, ...], str, str, int, Any]] = deque()
-        self.errors: list[_barriers.Deferred] = []
-        # in the owner, while its Share is stopped: the state it keeps (handles act on it)
-        self.kept: State | None = None
-
-    def _connect(self) -> BlockingConn:
-        try:
-            check_socket_path(self.path)
-        except OSError as exc:
-            raise ShareError(self._unreachable(exc)) from None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(self.path)
-        except OSError as exc:
-            sock.close()
-            raise ShareError(self._unreachable(exc)) from None
-        try:
-            client_handshake(sock, self.key)
-        except HandshakeError as exc:
-            sock.close()
-            raise ShareError(
-                f"the handshake with the Share server at {self.path} failed: {exc} (the server "
-                "refused this client's key, or the peer is not the Share's server). No request "
-                "was sent and nothing was unpickled."
-            ) from None
-        return BlockingConn(sock)
-
-    def _unreachable(self, exc: OSError) -> str:
-        here = socket.gethostname()
-        limit = (
-            "A Share is reached through a local (AF_UNIX) socket, so only processes on the "
-            "machine that created it can use it: not, for example, the workers of a Dask "
-            "cluster on other machines (a LocalCluster on the same machine works). There, "
-            "return values from the items and combine them where the Share lives."
-        )
-        if self.host != here:
-            return (
-                f"cannot reach the Share server: this Share lives on machine {self.host!r} and "
-                f"this process runs on {here!r}. {limit}"
-            )
-        if isinstance(exc, FileNotFoundError):
-            return (
-                f"cannot reach the Share server: its socket {self.path} does not exist here. "
-                "Either the Share was stopped or exited (the process that created it must call "
-                "share.start()), or this process runs on another machine than the one that "
-                f"created the Share. {limit}"
-            )
-        return (
-            f"cannot reach the Share server ({exc}); is the Share running? "
-            "(the process that created it must call share.start())"
-        )
-
-    def _live_conn(self) -> BlockingConn:
-        if self.broken:
-            raise ShareError(self.broken)
-        if self.conn is None or self.pid != os.getpid():
-            if self.pid != os.getpid():  # a forked copy: the parent's answers are not ours
-                self.unacked = 0
-                self.sites.clear()
-                self.errors = []
-            self.conn = self._connect()
-            self.pid = os.getpid()
-        return self.conn
-
-    def _lost(self) -> None:
-        """The connection broke: the writes still unconfirmed are reported, not forgotten."""
-        if self.conn is not None:
-            self.conn.close()
-        self.conn = None
-        if self.unacked:
-            sites = list(self.sites)
-            err = ShareError(
-                f"{self.unacked} Share operation(s) sent without waiting were never confirmed: "
-                "the server stopped or died before it answered, so they may not have been applied"
-            )
-            if sites:
-                err.add_note(_site_note(*sites[0]))
-            self.errors.append((err, sites[0][5] if sites else None))
-        self.unacked = 0
-        self.sites.clear()
-
-    def _drain_locked(self) -> None:
-        """Read the answers of pipelined requests; their errors are kept (``errors``)."""
-        conn = self.conn
-        sites = self.sites
-        try:
-            while self.unacked and conn is not None:
-                f = conn.recv()
-                self.unacked -= 1
-                site = sites.popleft() if sites else None
-                if f is not None and f.kind == K_ERR:
-                    err = _server_error(pickle.loads(f.main))
-                    if site is not None:
-                        err.add_note(_site_note(*site))
-                    self.errors.append((err, site[5] if site is not None else None))
-        except (EOFError, OSError):
-            self._lost()
-        except BaseException:  # interrupted while reading: the rest can no longer be matched
-            self._lost()
-            raise
-
-    def settle(self) -> None:
-        """Wait until every pipelined write of this process is applied (errors are kept)."""
-        if self.unacked and self.pid == os.getpid():
-            with self.lock:
-                self._drain_locked()
-
-    def settled(self) -> bool:
-        return self.pid != os.getpid() or not (self.unacked or self.errors)
-
-    def take_errors(self) -> list[_barriers.Deferred]:
-        if self.pid != os.getpid():
-            return []  # a copy made by fork: the parent's answers are not ours
-        self.settle()
-        if not self.errors:
-            return []
-        with self.lock:
-            errors, self.errors = self.errors, []
-        return errors
-
-    def send_async(
-        self, op: str, path: tuple[Any, ...], args: tuple[Any, ...] = (), depth: int = 2
-    ) -> None:
-        """An operation whose value nobody needs: sent now, its answer read later (in order),
-        at the next request or barrier (see ``_barriers``)."""
-        if _in_server is not None or self.kept is not None:
-            here = self._here()
-            if here is not None:
-                here.local(op, path, args)
-                return
-        try:
-            data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
-        except ShippingError as exc:
-            raise _named(exc, op, path, args) from exc.__cause__
-        caller = _getframe(depth)  # the user's line (``depth`` frames up)
-        inplace = args[-2] if op in ("aug", "augitem") else ""
-        unit = _barriers.current_unit
-        site = (
-            op,
-            path,
-            inplace,
-            caller.f_code.co_filename,
-            caller.f_lineno,
-            unit() if unit is not None else None,
-        )
-        with self.lock:
-            self._send_locked(data, bufs)
-            self.unacked += 1
-            self.sites.append(site)
-            if self.unacked >= _MAX_UNACKED:
-                self._drain_locked()
-        _barriers.pending.add(self)
-
-    def _send_locked(self, data: bytes, bufs: list[Any]) -> BlockingConn:
-        """Send one request; a connection found closed before anything was sent (the server
-        was restarted) is opened again once."""
-        for attempt in (0, 1):
-            conn = self._live_conn()
-            try:
-                conn.send(K_REQ, data, bufs)
-                return conn
-            except (BrokenPipeError, ConnectionResetError):
-                self._lost()
-                if attempt:
-                    raise ShareError(_GONE) from None
-            except OSError:
-                self._lost()
-                raise ShareError(_GONE) from None
-        raise ShareError(_GONE)  # pragma: no cover (the loop returns or raises)
-
-    def request(self, op: str, path: tuple[Any, ...], args: tuple[Any, ...] = ()) -> Any:
-        """One operation, waiting for its answer; ``_REF`` when the value is mutable."""
-        if _in_server is not None or self.kept is not None:
-            here = self._here()
-            if here is not None:
-                return here.local(op, path, args)
-        try:
-            data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
-        except ShippingError as exc:
-            raise _named(exc, op, path, args) from exc.__cause__
-        with self.lock:
-            conn = self.conn
-            if conn is None or self.unacked or self.pid != os.getpid():
-                if self.unacked and self.pid == os.getpid():
-                    self._drain_locked()
-                conn = self._live_conn()
-            try:
-                conn.send(K_REQ, data, bufs)
-            except OSError:  # a server restarted meanwhile: nothing was delivered
-                conn = self._send_locked(data, bufs)
-            try:
-                f = conn.recv()
-            except (EOFError, OSError):
-                self._lost()
-                raise ShareError(_GONE) from None
-            except BaseException:
-                # interrupted between request and answer: the answer would be read by the
-                # next request; drop the connection (the server finishes the operation)
-                self._lost()
-                raise
-        assert f is not None  # recv() without a timeout gives a frame or raises
-        kind = f.kind
-        if kind == K_OK:
-            return _serial.loads(f.main, f.buffers, f.fds)
-        if kind == K_REF:
-            return _REF
-        raise _server_error(pickle.loads(f.main))
-
-    def _here(self) -> Any:
-        """Where an operation runs without a connection: the server itself (a shared object's
-        method using a handle of its own Share), or the owner's kept state while the Share is
-        stopped; None: on the server, through the connection."""
-        srv = _in_server
-        if srv is not None and srv.path == self.path:
-            return srv
-        return self.kept
-
-    def get(self, path: tuple[Any, ...]) -> Any:
-        """Read ``path``: a value when immutable, else a live handle to it."""
-        value = self.request("get", path)
-        return _Proxy(self, path) if value is _REF else value
-
-    def close(self) -> None:
-        with self.lock:
-            if self.conn is not None:
-                self.conn.close()
-                self.conn = None
-
-
-_MAX_UNACKED = 512
-
-
-def _where(path: tuple[Any, ...]) -> str:
-    return "share" + "".join(repr([p.key]) if type(p) is Item else f".{p}" for p in path)
-
-
-def _named(
-    exc: ShippingError, op: str, path: tuple[Any, ...], args: tuple[Any, ...]
-) -> ShareValueError:
-    """A value the Share cannot keep, named by its place in the Share (not by its place in
-    our request tuple)."""
-    value: Any = args
-    what = f"the arguments of {_where(path)}(...)"
-    if op == "set":
-        value, what = args[0], _where(path)
-    elif op == "setitem":
-        value, what = args[1], f"{_where(path)}[{args[0]!r}]"
-    elif op in ("aug", "augitem"):
-        value = args[-1]
-        what = f"the right side of {_where(path)} {inplace_symbol(args[-2])}"
-    elif op in ("call", "callx"):
-        value = list(args[0]) + list(args[1].values())
-    cause = exc.__cause__ or exc
-    err = _serial.explain_unshippable(value, what, cause, hint=_SHARE_HINT)
-    return ShareValueError(str(err), path=err.path, type_name=err.type_name)
-
-
-def _site_note(
-    op: str, path: tuple[Any, ...], inplace: str, filename: str, lineno: int, unit: Any = None
-) -> str:
-    where = _where(path)
-    symbol = inplace_symbol(inplace)
-    what = {"aug": f"{where} {symbol} ...", "augitem": f"{where}[...] {symbol} ..."}
-    statement = what.get(op, f"{where} = ..." if op == "set" else f"{where}(...)")
-    item = f" in pool item {unit}" if unit is not None else ""
-    return (
-        f"(raised by `{statement}` at {filename}:{lineno}{item}, which was sent without waiting "
-        "for its answer; put it inside try/except to get its error on its own line)"
-    )
-
-
-def _server_error(payload: tuple[Any, ...]) -> BaseException:
-    mod, qualname, text, tb, blob = payload
-    exc: BaseException | None = None
-    if blob is not None:
-        try:
-            exc = pickle.loads(blob)
-        except Exception:
-            exc = None
-    if exc is None:
-        exc = _remote.remote_class(RuntimeError)(f"{mod}.{qualname}: {text}")
-    exc.__cause__ = RemoteTraceback(tb)
-    return exc
-
-
-# -- proxies -------------------------------------------------------------------------------------
-
-
-class _AugOp:
-    __slots__ = ("nowait", "op", "operand")
-
-    def __init__(self, op: str, operand: Any, nowait: bool) -> None:
-        self.op = op
-        self.operand = operand
-        self.nowait = nowait  # nobody waits for the answer (see _barriers)
-
-
-def _make_aug(op: str) -> Any:
-    def method(self: _AugTarget, other: Any) -> _AugOp:
-        return _AugOp(op, other, self.nowait)
-
-    return method
-
-
-class _AugTarget:
-    """Stands for ``share.x`` inside ``share.x += y``; its in-place methods return the op."""
-
-    __slots__ = ("nowait",)
-
-    def __init__(self, nowait: bool) -> None:
-        self.nowait = nowait
-
-
-_INPLACE_OPS = [
-    "iadd",
-    "isub",
-    "imul",
-    "itruediv",
-    "ifloordiv",
-    "imod",
-    "ipow",
-    "ilshift",
-    "irshift",
-    "iand",
-    "ior",
-    "ixor",
-    "imatmul",
-]
-for _op in _INPLACE_OPS:
-    setattr(_AugTarget, f"__{_op}__", _make_aug(_op))
-
-_AUG = _AugTarget(False)
-_AUG_NOWAIT = _AugTarget(True)
-# what ``share.d[k]`` is for -> how the path to the item is used
-_ITEM_PATHS = {"chain": "", "item": "", "augitem": "augitem", "augitem-discard": "augitem-discard"}
-
-
-def _aug_marker() -> _AugTarget:
-    """The stand-in for ``share.x`` in ``share.x += y`` where the oracle said nobody can catch
-    its error: its answer is not waited for in the thread that may pipeline."""
-    return _AUG_NOWAIT if _barriers.may_defer() else _AUG
-
-
-def _send_aug(
-    link: _Link, op: str, path: tuple[Any, ...], args: tuple[Any, ...], aug: _AugOp
-) -> None:
-    if aug.nowait:
-        link.send_async(op, path, args, depth=3)  # the user's line is above our caller
-    else:
-        link.request(op, path, args)
-
-
-def _access(link: _Link, path: tuple[Any, ...], how: str) -> Any:
-    if how == "value":
-        return link.get(path)
-    if how == "aug":
-        return _AUG
-    if how == "aug-discard":
-        return _aug_marker()
-    if how == "augitem" or how == "augitem-discard":
-        return _Proxy(link, path, how)
-    if how == "method-discard" and _barriers.may_defer():
-        return _Proxy(link, path, how)
-    return _Proxy(link, path)
-
-
-def _handle(path: str, key: bytes, host: str | None, where: tuple[Any, ...]) -> Any:
-    """Rebuild a shipped handle: in its own server, the object itself; elsewhere a handle on
-    this process's connection to that server."""
-    srv = _in_server
-    if srv is not None and srv.path == path:
-        return srv.walk(where)
-    return _Proxy(_link_for(path, key, host), where)
-
-
-def _binop(name: str) -> Any:
-    def method(self: _Proxy, other: Any) -> Any:
-        return self._link.request("op", self._path, (name, other))
-
-    method.__name__ = f"__{name.rstrip('_')}__"
-    return method
-
-
-def _unop(name: str) -> Any:
-    def method(self: _Proxy) -> Any:
-        return self._link.request("op", self._path, (name,))
-
-    method.__name__ = f"__{name}__"
-    return method
-
-
-def _inplace(name: str) -> Any:
-    def method(self: _Proxy, other: Any) -> _Proxy:
-        self._link.request("aug", self._path, (name, other))
-        return self  # the name keeps the handle; the object changed in the server
-
-    method.__name__ = f"__{name}__"
-    return method
-
-
-class _Proxy:
-    """A live handle to a place in the Share (``share.counter``, ``share.d["k"]``).
-
-    Everything done through it runs on the server, each operation atomic: attribute reads
-    and writes, method calls, items, ``len``, ``in``, iteration, operators. Reads give values
-    when immutable and handles when mutable, so a handle can be aliased, passed to helpers,
-    threads and other processes (it pickles as a handle) and no write is lost. A handle names
-    a *place*: after ``share.counter = Counter()`` it reaches the new object.
-    ``copy.copy(handle)`` / ``copy.deepcopy(handle)`` give a detached local copy.
-
-    ``_how`` is what the oracle said this path is for, when that changes how it is used: a
-    subscript in an in-place assignment (``augitem``/``augitem-discard``), or a method call
-    whose value nobody uses (``method-discard``: sent without waiting for its answer)."""
-
-    __slots__ = ("_cls", "_how", "_link", "_path")
-
-    def __init__(self, link: _Link, path: tuple[Any, ...], how: str = "") -> None:
-        object.__setattr__(self, "_link", link)
-        object.__setattr__(self, "_path", path)
-        object.__setattr__(self, "_how", how)
-        object.__setattr__(self, "_cls", None)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith(("__", "_repr_", "_ipython", "_sk_")):
-            raise AttributeError(name)
-        return _access(self._link, (*self._path, name), usage(_getframe(1)))
-
-    # Operations that can fail on the server (a method raising, a missing key, a property
-    # without a setter) wait for their answer, so that the error is raised on their own line.
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(value) is _AugOp:
-            _send_aug(self._link, "aug", (*self._path, name), (value.op, value.operand), value)
-        else:
-            self._link.request("set", (*self._path, name), (value,))
-
-    def __delattr__(self, name: str) -> None:
-        self._link.request("del", (*self._path, name))
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._how == "method-discard":
-            self._link.send_async("callx", self._path, (args, kwargs))
-            return None
-        return self._link.request("call", self._path, (args, kwargs))
-
-    def __getitem__(self, key: Any) -> Any:
-        how = self._how
-        if how == "augitem":
-            return _AUG
-        if how == "augitem-discard":
-            return _aug_marker()
-        how = usage(_getframe(1))
-        if how == "augsub":  # ``handle[k] += y``
-            return _AUG
-        if how == "augsub-discard":
-            return _aug_marker()
-        if how in _ITEM_PATHS:  # share.d[k].m(), share.d[k][j] = v, share.d[k][j] += v, ...
-            return _Proxy(self._link, (*self._path, Item(key)), _ITEM_PATHS[how])
-        value = self._link.request("getitem", self._path, (key,))
-        return _Proxy(self._link, (*self._path, Item(key))) if value is _REF else value
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        if type(value) is _AugOp:
-            _send_aug(self._link, "augitem", self._path, (key, value.op, value.operand), value)
-        else:
-            self._link.request("setitem", self._path, (key, value))
-
-    def __delitem__(self, key: Any) -> None:
-        self._link.request("delitem", self._path, (key,))
-
-    def __len__(self) -> int:
-        n: int = self._link.request("len", self._path)
-        return n
-
-    def __iter__(self) -> Any:
-        link, path = self._link, self._path
-        items = link.request("iter", path)
-        return iter([_Proxy(link, (*path, Item(x.index))) if type(x) is Ref else x for x in items])
-
-    def __reversed__(self) -> Any:
-        return reversed(list(self))
-
-    def __contains__(self, item: Any) -> bool:
-        return bool(self._link.request("contains", self._path, (item,)))
-
-    def __bool__(self) -> bool:
-        return bool(self._link.request("op", self._path, ("truth",)))
-
-    def __repr__(self) -> str:
-        return str(self._link.request("repr", self._path))
-
-    def __str__(self) -> str:
-        return str(self._link.request("str", self._path))
-
-    def __format__(self, spec: str) -> str:
-        return str(self._link.request("op", self._path, ("format", spec)))
-
-    def __hash__(self) -> int:
-        return int(self._link.request("op", self._path, ("hash",)))
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:  # isinstance(handle, Counter) is True
-        cls = self._cls
-        if cls is None:
-            cls = self._link.request("type", self._path)
-            object.__setattr__(self, "_cls", cls)
-        return cls
-
-    def __copy__(self) -> Any:
-        """A detached copy: a local object that no longer follows the Share."""
-        return self._link.request("copy", self._path)
-
-    def __deepcopy__(self, memo: Any) -> Any:
-        return self._link.request("copy", self._path)
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
-        import numpy
-
-        return numpy.asarray(self._link.request("copy", self._path), dtype=dtype)
-
-    def __reduce__(self) -> Any:
-        link = self._link
-        if link.kept is not None:
-            raise ShareError(
-                "a handle of a stopped Share cannot be sent to another process; call "
-                "share.start() first"
-            )
-        link.settle()  # the receiving process must see what this one wrote
-        return (_handle, (link.path, link.key, link.host, self._path))
-
-
-for _name in BINARY_OPS + REFLECTED_OPS:
-    setattr(_Proxy, f"__{_name.rstrip('_')}__", _binop(_name))
-for _name in UNARY_OPS:
-    setattr(_Proxy, f"__{_name}__", _unop(_name))
-for _op in _INPLACE_OPS:
-    setattr(_Proxy, f"__{_op}__", _inplace(_op))
 
 
 # -- Share -----------------------------------------------------------------------------------------
@@ -708,7 +93,7 @@ class _Owner:
         self.state_frame: Frame | None = None  # STATE or STATE_ERR, taken by stop()
         # the connection of this process, kept across stop()/start(): handles made from it
         # act on the kept state while the Share is stopped, and on the server again after
-        self.link: _Link | None = None
+        self.link: Link | None = None
         self.error: str | None = None
         self.stopping = False
 
@@ -854,12 +239,11 @@ class Share:
             raise ShareError(f"the Share server did not start: {owner.error or 'timeout'}")
         link = owner.link
         if link is None:
-            link = owner.link = _Link(path, key)
+            link = owner.link = Link(path, key)
         else:  # the same connection object: handles made before a stop() work again
             link.close()
             link.path, link.broken, link.kept = path, None, None
-        with _links_lock:  # handles sent back to this process use it too
-            _links[(path, key)] = link
+        register_link(link)  # handles sent back to this process use it too
         self._sk.link = link
         owner.model.state = "running"
         track(self, self._shutdown_at_exit)
@@ -916,7 +300,7 @@ class Share:
         untrack(self)
         return bool(ok)
 
-    def _resume(self, owner: _Owner, link: _Link) -> None:
+    def _resume(self, owner: _Owner, link: Link) -> None:
         """The state could not be carried over: the server goes on serving it."""
         assert owner.conn is not None
         try:
@@ -955,7 +339,7 @@ class Share:
 
     def _release_dead(self, owner: _Owner) -> None:
         """After the server died on its own: close what is left of it (idempotent)."""
-        link: _Link | None = self._sk.link
+        link: Link | None = self._sk.link
         if link is not None:
             link.close()  # its ``broken`` message stays for later calls
         if owner.ended.is_set():
@@ -1017,8 +401,8 @@ class Share:
             self.stop()
 
     # -- attribute access -----------------------------------------------------------------------
-    def _live_link(self, what: str) -> _Link | None:
-        link: _Link | None = self._sk.link
+    def _live_link(self, what: str) -> Link | None:
+        link: Link | None = self._sk.link
         if link is not None:
             return link
         owner: _Owner | None = self._sk.owner
@@ -1042,7 +426,7 @@ class Share:
                 return self._sk.owner.snapshot[name]
             except KeyError:
                 raise AttributeError(f"the Share has no attribute {name!r}") from None
-        return _access(link, (name,), usage(_getframe(1)))
+        return access(link, (name,), usage(_getframe(1)))
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in _OWN:
@@ -1052,12 +436,12 @@ class Share:
         link = self._live_link(f"assigning {name!r}")
         if link is None:
             owner = self._sk.owner
-            if isinstance(value, _AugOp):
+            if isinstance(value, AugOp):
                 raise ShareError("in-place operations need a running Share; call share.start()")
             owner.snapshot[name] = value
             return
-        if type(value) is _AugOp:
-            _send_aug(link, "aug", (name,), (value.op, value.operand), value)
+        if type(value) is AugOp:
+            send_aug(link, "aug", (name,), (value.op, value.operand), value)
         elif _barriers.may_defer() and not protected(_getframe(1)):
             # in the thread of a child that reports deferred errors, outside try/with: sent
             # without waiting (a value the server cannot rebuild fails the section or item)
@@ -1199,55 +583,19 @@ def _check_name(name: str) -> None:
 class _State:
     __slots__ = ("link", "owner")
 
-    def __init__(self, owner: _Owner | None, link: _Link | None) -> None:
+    def __init__(self, owner: _Owner | None, link: Link | None) -> None:
         self.owner = owner
         self.link = link
 
 
 #: One connection per process and server: the handles rebuilt for every pool chunk (or
 #: process, or item) share it, instead of paying a connection and handshake each time.
-_links: dict[tuple[str, bytes], _Link] = {}
-_links_lock = threading.Lock()
-_MAX_LINKS = 16
-
-
-_exit_hook = False
-
-
-def _close_links_at_exit() -> None:
-    """This process's client connections are closed at exit, not left to the collector."""
-    global _exit_hook
-    if not _exit_hook:
-        _exit_hook = True
-        atexit.register(_close_links)
-
-
-def _close_links() -> None:
-    with _links_lock:
-        links = list(_links.values())
-        _links.clear()
-    for link in links:
-        try:
-            link.close()
-        except Exception:
-            pass
-
-
-def _link_for(path: str, key: bytes, host: str | None = None) -> _Link:
-    """This process's connection to the server at ``path`` (made on first use)."""
-    with _links_lock:
-        link = _links.get((path, key))
-        if link is None:
-            if len(_links) >= _MAX_LINKS:  # the oldest (a restarted Share has a new key)
-                _links.pop(next(iter(_links))).close()  # handles still using it reconnect
-            link = _links[(path, key)] = _Link(path, key, host)
-            _close_links_at_exit()
-    return link
 
 
 def _client(path: str, key: bytes, host: str | None = None) -> Share:
+    """A Share rebuilt in another process: a client of the server at ``path``."""
     share = Share.__new__(Share)
-    object.__setattr__(share, "_sk", _State(None, _link_for(path, key, host)))
+    object.__setattr__(share, "_sk", _State(None, link_for(path, key, host)))
     return share
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from suitkaise_nb._pool._job import DEPTH
-from suitkaise_nb._share._share import ShareError, _client
+from suitkaise_nb._share._share import _client
 from suitkaise_nb.processing import (
     Pool,
     ProcessTimeoutError,
@@ -29,6 +29,7 @@ from suitkaise_nb.processing import (
     RemoteTraceback,
     RunError,
     Share,
+    ShareError,
     WorkerDiedError,
 )
 

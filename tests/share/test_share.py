@@ -659,7 +659,7 @@ def test_long_tmpdir_still_gives_a_usable_socket(make_share, tmp_path, monkeypat
 
 
 def test_wrong_key_is_refused(share):
-    from suitkaise_nb._share._share import _Link
+    from suitkaise_nb._share._link import Link as _Link
 
     share.secret = 42
     bad = _Link(share._sk.link.path, b"\x00" * 32)

@@ -19,8 +19,8 @@ import uuid
 import psutil
 import pytest
 
+from suitkaise_nb._share._link import Link as _Link
 from suitkaise_nb._share._protocol import K_ERR, K_REQ
-from suitkaise_nb._share._share import _Link
 from suitkaise_nb.processing import Share, ShareError, Skprocess
 
 from .classes import Counter
