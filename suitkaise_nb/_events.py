@@ -40,7 +40,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the types of the events' fields (the layers above publish them)
+    from ._engine._model import ProcessModel
+    from ._engine._process import Skprocess
+    from ._pool._model import CallModel, PoolModel
+    from ._pool._pool import Pool
+    from ._share._share import ShareModel
+    from ._timing._timer import Sktimer
 
 log = logging.getLogger("suitkaise_nb")
 
@@ -144,20 +152,20 @@ def emit(hook: str, event: Any) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ProcessStarted:
-    process: Any  # ProcessModel
-    handle: Any  # the Skprocess object
+    process: ProcessModel
+    handle: Skprocess  # the Skprocess object started
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessStateChanged:
-    process: Any
+    process: ProcessModel
     state: str
     previous: str
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessProgress:
-    process: Any
+    process: ProcessModel
     run: int
     section: str | None
     lives_left: int
@@ -166,7 +174,7 @@ class ProcessProgress:
 
 @dataclass(frozen=True, slots=True)
 class ProcessMessage:
-    process: Any
+    process: ProcessModel
     direction: str  # "to_child" or "from_child"
     message: Any
     time: float
@@ -174,14 +182,14 @@ class ProcessMessage:
 
 @dataclass(frozen=True, slots=True)
 class ProcessOutput:
-    process: Any
+    process: ProcessModel
     stream: str  # "stdout" or "stderr"
     text: str
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessEnded:
-    process: Any
+    process: ProcessModel
     state: str
     result: Any
     error: BaseException | None
@@ -189,22 +197,22 @@ class ProcessEnded:
 
 @dataclass(frozen=True, slots=True)
 class PoolStarted:
-    pool: Any  # PoolModel
-    call: Any  # CallModel
-    handle: Any
+    pool: PoolModel
+    call: CallModel
+    handle: Pool
 
 
 @dataclass(frozen=True, slots=True)
 class PoolProgress:
-    pool: Any
-    call: Any
+    pool: PoolModel
+    call: CallModel
     done: int
     durations: list[float]
 
 
 @dataclass(frozen=True, slots=True)
 class PoolWorkerChanged:
-    pool: Any
+    pool: PoolModel
     pid: int
     state: str  # "idle", "busy", "dead", "starting"
     item: int | None
@@ -212,29 +220,29 @@ class PoolWorkerChanged:
 
 @dataclass(frozen=True, slots=True)
 class PoolEnded:
-    pool: Any
-    call: Any
+    pool: PoolModel
+    call: CallModel
     error: BaseException | None
 
 
 @dataclass(frozen=True, slots=True)
 class ShareStarted:
-    share: Any
+    share: ShareModel
 
 
 @dataclass(frozen=True, slots=True)
 class ShareChanged:
-    share: Any
+    share: ShareModel
     attributes: tuple[str, ...]
     ops: int
 
 
 @dataclass(frozen=True, slots=True)
 class ShareStopped:
-    share: Any
+    share: ShareModel
 
 
 @dataclass(frozen=True, slots=True)
 class TimerCreated:
     name: str
-    timer: Any
+    timer: Sktimer
