@@ -6,9 +6,17 @@ Layout::
     suitkaise_nb.timing       Sktimer, TimeThis, timethis, ... (facade)
     suitkaise_nb.events       the public observer API the notebook views are built on
     suitkaise_nb.config       start method, serializer, auto views
+    suitkaise_nb.notebook     IPython magics and ipywidgets views (loaded only in a kernel)
+    suitkaise_nb._pool        Pool: the dispatcher, jobs, backends (local, Dask, inline)
+    suitkaise_nb._share       Share: lifecycle, handles, connection, server, state
     suitkaise_nb._engine      processes: zygote, wire, hub, lifecycle (no IPython, ever)
     suitkaise_nb._timing      timers
-    suitkaise_nb.notebook     IPython magics and ipywidgets views (loaded only in a kernel)
+    suitkaise_nb._errors      every exception, and the rebuilding of remote ones
+    suitkaise_nb._events      the event types and the observer registry
+
+The layers (each imports only those below it; ``lint-imports`` checks it, see pyproject.toml):
+notebook -> facades -> _pool / _share -> _engine -> _timing -> _config, _modifiers -> _errors,
+_events -> _sections.
 
 Importing this package has no side effects outside a Jupyter kernel: no threads, no atexit
 hooks, no IPython import. Inside a kernel it subscribes the notebook layer to the event stream

@@ -1,6 +1,7 @@
 """Observable state of one process as the parent sees it (updated only by the hub thread).
 
-Views read these objects (or take :meth:`ProcessModel.snapshot`); they never write them.
+Views read these objects (the notebook layer copies them into frozen snapshots,
+``notebook/_snapshot.py``); they never write them.
 """
 
 from __future__ import annotations

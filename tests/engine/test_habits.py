@@ -16,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -326,7 +327,7 @@ def test_a_pool_timeout_takes_the_whole_tree(tmp_path):
     with Pool(1) as pool:
         with pytest.raises(TimeoutError):
             pool.map.timeout(2)(habits.item_with_descendants, [path])
-        pids = [int(x) for x in open(path).read().split()]
+        pids = [int(x) for x in Path(path).read_text().split()]
         assert not _gone_within(pids[1:], 3.0)
         assert pool.map(habits.square, [3]) == [9]
 
@@ -365,6 +366,7 @@ def test_sigkill_of_the_parent_takes_every_tree(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stdout.close()
 
 
 # -- 8. timeout values -------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def test_sigkill_parent_leaves_no_children(tmp_path, method):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stdout.close()
 
 
 def test_script_exit_with_running_children_leaves_none(tmp_path):

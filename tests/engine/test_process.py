@@ -319,3 +319,6 @@ def test_unshippable_attribute_is_named(cls, path, tname):
     assert tname in info.value.type_name
     assert "__prerun__" in str(info.value)
     assert p.process_state is ProcessState.CREATED
+    sock = getattr(p, "conn", {}).get("sock")
+    if sock is not None:
+        sock.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_owner_assignment_the_server_cannot_rebuild_raises_on_its_line(share):
         share.u = handles.Unrebuildable()  # OWNER-LINE
     this = test_owner_assignment_the_server_cannot_rebuild_raises_on_its_line.__code__
     line = next(n for f, n in traceback.walk_tb(info.tb) if f.f_code is this)
-    assert "OWNER-LINE" in open(__file__).read().splitlines()[line - 1]
+    assert "OWNER-LINE" in Path(__file__).read_text().splitlines()[line - 1]
     assert not hasattr(share, "u")
     share.n = 3  # the next line is not blamed for it
     assert share.n == 3
