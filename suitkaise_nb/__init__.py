@@ -50,9 +50,9 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 def dashboard() -> None:
     """Show a live view of every process, pool, share and timer of this kernel."""
-    from .notebook import _extension
+    from .notebook import _kernel
 
-    _extension.dashboard()
+    _kernel.dashboard()
 
 
 def _connect_notebook_layer() -> None:
@@ -65,9 +65,9 @@ def _connect_notebook_layer() -> None:
     except Exception:
         return
     try:
-        from .notebook import _extension
+        from .notebook import _kernel
 
-        _extension.connect()
+        _kernel.connect()
     except Exception:  # pragma: no cover - a broken front-end must not break the core
         import logging
 

@@ -80,3 +80,14 @@ def test_skprocess_carries_the_mark_its_layers_below_recognise():
     assert Skprocess.__dict__[BASE_MARK] is True
     assert is_base(Skprocess) and not is_base(Mine)
     assert is_skprocess_class(Mine) and not is_skprocess_class(object)
+
+
+def test_one_view_kind_per_type_shown_as_a_value():
+    """The notebook layer's table of view kinds: a new view is one entry."""
+    from suitkaise_nb.notebook._kernel import view_kinds
+    from suitkaise_nb.processing import Pool, Share, Skprocess
+    from suitkaise_nb.timing import Sktimer
+
+    kinds = view_kinds()
+    assert [k.type for k in kinds] == [Skprocess, Pool, Sktimer, Share]
+    assert all(callable(k.show) and callable(k.html) for k in kinds)

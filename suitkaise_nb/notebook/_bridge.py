@@ -65,12 +65,11 @@ class Bridge:
         with self.lock:
             views = list(self.views.values()) + list(self.extra_views)
         for view in views:
-            if self.view_cells.get(id(view)) != cell or view.final_published:
+            if self.view_cells.get(id(view)) != cell:
                 continue
             try:
                 view.show_pending()
-                if view.is_finished() or view.finished:
-                    view.finished = True
+                if view.needs_final():
                     view.refresh()
                     view.publish_final()
             except Exception:
@@ -131,7 +130,7 @@ class Bridge:
                 if len(table) <= KEEP:
                     break
                 view = self.views.get(old_id)
-                if view is not None and not view.finished:
+                if view is not None and not view.is_finished():
                     continue
                 del table[old_id]
                 self.logs.pop(old_id, None)
@@ -183,9 +182,6 @@ class Bridge:
             self._mark(event.process.id)
 
     def process_ended(self, event: Any) -> None:
-        view = self.views.get(event.process.id)
-        if view is not None:
-            view.finished = True
         self._mark(event.process.id)
 
     def pool_started(self, event: Any) -> None:
@@ -196,9 +192,7 @@ class Bridge:
         cell = _cell_id(self.shell)
         view = self.views.get(model.id)
         if view is not None and self.pool_cells.get(model.id) == cell:
-            view.finished = False
-            view.final_published = False
-            view.dirty = True
+            view.reopen()
             return
         from ._views import PoolView
 
@@ -214,9 +208,6 @@ class Bridge:
         self._mark(event.pool.id)
 
     def pool_ended(self, event: Any) -> None:
-        view = self.views.get(event.pool.id)
-        if view is not None:
-            view.finished = True
         self._mark(event.pool.id)
 
     def share_started(self, event: Any) -> None:
@@ -248,6 +239,8 @@ class Bridge:
                 self._thread.start()
 
     def _loop(self) -> None:
+        from ._views import ViewState  # ipywidgets is there: the bridge exists only then
+
         while True:
             time.sleep(REDRAW_EVERY)
             with self.lock:
@@ -256,16 +249,16 @@ class Bridge:
             for key, view in views:
                 # read before refreshing: the final summary is published only after a refresh
                 # that began once the work had ended, so the widgets show the final state too
-                finishing = view.finished and not view.final_published
+                finishing = view.needs_final()
                 try:
-                    if view.pending is not None:
+                    if view.state is ViewState.PENDING:
                         if now - view.created >= SHOW_AFTER:
                             self._show_from_thread(view)
                         continue
                     if view.wants_widgets(now):
                         view.go_live()  # it runs long enough to be worth widgets
                         continue
-                    if not finishing and (not view.dirty or not view.built):
+                    if not finishing and (not view.dirty or view.widget is None):
                         continue
                     view.refresh(now)
                     if finishing:

@@ -174,10 +174,10 @@ class SkMagics(Magics):
         """A table of this kernel's processes and pools (live and recent)."""
         from IPython.display import HTML
 
-        from . import _extension, _render
+        from . import _kernel, _render
         from ._snapshot import pool_snapshot, process_snapshot
 
-        procs, pools, _shares, _timers = _extension.bridge().inventory()
+        procs, pools, _shares, _timers = _kernel.bridge().inventory()
         rows = []
         names = {id(v): k for k, v in self._shell.user_ns.items() if not k.startswith("_")}
         for m in procs:
@@ -224,9 +224,9 @@ class SkMagics(Magics):
     @line_magic
     def skdashboard(self, line: str) -> Any:
         """Show the live dashboard of every process, pool, share and timer."""
-        from . import _extension
+        from . import _kernel
 
-        _extension.dashboard()
+        _kernel.dashboard()
 
 
 def _unquote(value: str | None) -> str | None:

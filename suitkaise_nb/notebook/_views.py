@@ -8,6 +8,7 @@ readable summary instead of an empty gap.
 
 from __future__ import annotations
 
+import enum
 import itertools
 import logging
 import threading
@@ -42,25 +43,32 @@ FIRST_PLOT_AFTER = 3.0
 WIDGETS_AFTER = 0.3
 
 
+class ViewState(enum.Enum):
+    """Where a view's display is. (Whether its *work* has ended is the model's business:
+    :meth:`View.is_finished`; whether it has widgets: ``view.widget is not None``.)"""
+
+    NEW = "new"  # made, not displayed
+    PENDING = "pending"  # to be displayed soon, in the cell that started the work
+    SHOWN = "shown"  # displayed; its HTML (and widgets, once built) follow the work
+    FINAL = "final"  # the work ended and its final HTML is in the notebook
+    CLOSED = "closed"  # dropped from the registry: widgets closed, the display keeps the HTML
+
+
 class View:
-    """Base: a widget, an HTML/text rendering, a display id, and a dirty flag."""
+    """Base: a widget, an HTML/text rendering, a display id, a state and a dirty flag."""
 
     title = "view"
     lazy = False  # widgets built on show() (False) or once the work ran WIDGETS_AFTER (True)
 
     def __init__(self) -> None:
         self.display_id = f"suitkaise-nb-{self.title}-{next(_ids)}"
-        self.dirty = True
-        self.finished = False
-        self.final_published = False
+        self.state = ViewState.NEW
+        self.dirty = True  # something changed since the last refresh
         self.last_plot = 0.0
         self.created = time.monotonic()
         self.plotted_count = -1
-        self.shown = False
-        self.pending: Any = None  # (parent message, cell) of a display not made yet
-        self.cell: str | None = None
+        self.cell: str | None = None  # the cell (and its parent message) it is displayed in
         self.parent: Any = None
-        self.built = False
         self.widget: W.Widget | None = None
         # one refresh at a time (display thread, a cell's end on the main thread): a slower
         # refresh must not overwrite a newer one with an older rendering
@@ -73,11 +81,14 @@ class View:
     def build(self) -> W.Widget:
         raise NotImplementedError
 
+    @property
+    def displayed(self) -> bool:
+        return self.state in (ViewState.SHOWN, ViewState.FINAL, ViewState.CLOSED)
+
     def ensure_built(self) -> None:
         with self._refresh_lock:
-            if not self.built:
+            if self.widget is None:
                 self.widget = self.build()
-                self.built = True
 
     def update_widgets(self, html: str, plot_ok: bool) -> None:
         raise NotImplementedError
@@ -115,49 +126,62 @@ class View:
         if not self.lazy:
             self.ensure_built()
             self.refresh()
-        self.shown = True
+        if self.state in (ViewState.NEW, ViewState.PENDING):
+            self.state = ViewState.SHOWN
         display(self.bundle(), raw=True, display_id=self.display_id)
 
     def defer(self, parent: Any, cell: str | None) -> None:
         """Display later (show_pending), in the cell whose parent message is ``parent``."""
         self.parent, self.cell = parent, cell
-        self.pending = (parent, cell)
+        self.state = ViewState.PENDING
 
     def show_pending(self) -> None:
         with self._refresh_lock:  # the display thread and the cell's end may both try
-            if self.pending is None:
-                return
-            self.pending = None
-            self.show()
+            if self.state is ViewState.PENDING:
+                self.show()
 
     def go_live(self) -> None:
         """Build the widgets of a lazy view and swap them into its display (any thread)."""
         self.ensure_built()
         self.refresh()
-        if self.shown:
+        if self.displayed:
             update_display(self.bundle(), raw=True, display_id=self.display_id)
 
     def wants_widgets(self, now: float) -> bool:
         return (
             self.lazy
-            and not self.built
-            and not self.finished
+            and self.widget is None
+            and self.state is ViewState.SHOWN
+            and not self.is_finished()
             and (now - self.created >= WIDGETS_AFTER)
         )
 
+    def needs_final(self) -> bool:
+        """The work ended and the notebook does not have its final HTML yet."""
+        return self.state is ViewState.SHOWN and self.is_finished()
+
     def publish_final(self) -> None:
         """Leave the final state as HTML in the notebook file (static fallback)."""
-        self.final_published = True
-        if self.shown:
+        if self.state is ViewState.SHOWN:
+            self.state = ViewState.FINAL
             update_display(self.bundle(), raw=True, display_id=self.display_id)
+
+    def reopen(self) -> None:
+        """New work in the same view (a pool's next call in the same cell)."""
+        if self.state is ViewState.FINAL:
+            self.state = ViewState.SHOWN
+        self.dirty = True
 
     def close(self) -> None:
         """Forget the widgets (their comms and models): the display keeps the HTML."""
         with self._refresh_lock:
             widget, self.widget = self.widget, None
+            displayed = self.displayed
+            if displayed:
+                self.state = ViewState.CLOSED
         if widget is None:
             return
-        if self.shown:
+        if displayed:
             try:
                 update_display(self.bundle(widget=False), raw=True, display_id=self.display_id)
             except Exception:

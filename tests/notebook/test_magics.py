@@ -22,9 +22,9 @@ def ip():
     suitkaise_nb.config.auto_views = False  # no widgets in a terminal shell
     yield shell
     suitkaise_nb.config.auto_views = True
-    from suitkaise_nb.notebook import _extension
+    from suitkaise_nb.notebook import _kernel
 
-    _extension.disconnect()
+    _kernel.disconnect()
 
 
 def test_sections_runs_and_result(ip):
