@@ -17,6 +17,7 @@ The tree (public names are exported by ``suitkaise_nb.processing``)::
      ├── ProcessTimeoutError(TimeoutError)    a lifecycle section overran its timeout
      ├── ResultTimeoutError(TimeoutError)     wait()/result()/listen() .timeout(s) expired
      ├── PipeEndpointError                    a Pipe end used or shipped the wrong way
+     ├── NotStartedError(RuntimeError)        tell()/listen()/result() before start()
      └── ShippingError(TypeError)             an object could not be sent to another process
           ├── ShareValueError(ValueError)     a value a Share cannot keep (named share.attr)
           └── NotShippable                    (internal) a connection a reducer refused
@@ -233,6 +234,11 @@ SECTION_ERRORS: dict[str, type[ProcessError]] = {
     "result": ResultError,
     "error": ErrorHandlerError,
 }
+
+
+class NotStartedError(ProcessError, RuntimeError):
+    """``tell()``, ``listen()``, ``result()``... on an Skprocess that was never started (also a
+    RuntimeError, as in suitkaise)."""
 
 
 class PoolClosedError(ProcessError):

@@ -197,7 +197,7 @@ def _format_seconds(seconds: float) -> str:
 
 @overload
 def modifiable(
-    func: None = None, /, *, timeout_error: type[BaseException] = ...
+    func: None = None, /, *, timeout_error: type[BaseException] = ..., collect: bool = ...
 ) -> Callable[[Callable[P, R]], Modifiable[P, R]]: ...
 @overload
 def modifiable(func: Callable[P, R], /) -> Modifiable[P, R]: ...
@@ -206,18 +206,21 @@ def modifiable(
     /,
     *,
     timeout_error: type[BaseException] = TimeoutError,
+    collect: bool = False,
 ) -> Modifiable[P, R] | Callable[[Callable[P, R]], Modifiable[P, R]]:
     """Give a function or method the ``.timeout()``, ``.background()``, ``.asynced()`` modifiers.
 
     Use as ``@modifiable(timeout_error=ResultTimeoutError)`` or bare ``@modifiable``.
     ``timeout_error`` is the exception class raised (with one message argument) when a
     ``.timeout(s)`` call does not finish in time. A keyword parameter named ``_deadline``
-    on the function opts into native timeouts (see the module docstring).
+    on the function opts into native timeouts (see the module docstring). With ``collect``
+    (a function that returns an iterator), ``.background()`` and ``.asynced()`` give the list
+    of its values, collected on the background thread.
     """
     _check_error_class(timeout_error)
 
     def decorate(f: Callable[P, R]) -> Modifiable[P, R]:
-        return Modifiable(f, timeout_error=timeout_error)
+        return Modifiable(f, timeout_error=timeout_error, collect=collect)
 
     if func is None:
         return decorate
@@ -260,15 +263,25 @@ _UNBOUND: Any = _Unbound()
 class _Core:
     """What the modifiers need to know about one decorated function (fixed at decoration)."""
 
-    __slots__ = ("attr_name", "func", "modifiable", "native", "qualname", "timeout_error")
+    __slots__ = (
+        "attr_name",
+        "collect",
+        "func",
+        "modifiable",
+        "native",
+        "qualname",
+        "timeout_error",
+    )
 
     def __init__(
         self,
         modifiable: Modifiable[Any, Any],
         func: Callable[..., Any],
         timeout_error: type[BaseException],
+        collect: bool = False,
     ) -> None:
         self.modifiable = modifiable
+        self.collect = collect
         self.func = func
         self.timeout_error = timeout_error
         self.native = _accepts_deadline(func)
@@ -298,7 +311,11 @@ class Modifiable(Generic[P, R]):
     __wrapped__: Callable[P, R]
 
     def __init__(
-        self, func: Callable[P, R], *, timeout_error: type[BaseException] = TimeoutError
+        self,
+        func: Callable[P, R],
+        *,
+        timeout_error: type[BaseException] = TimeoutError,
+        collect: bool = False,
     ) -> None:
         if isinstance(func, staticmethod | classmethod):
             raise TypeError(
@@ -309,7 +326,7 @@ class Modifiable(Generic[P, R]):
             raise TypeError(f"modifiable expects a callable, not {type(func).__name__}")
         _check_error_class(timeout_error)
         functools.update_wrapper(self, func)
-        self._core = _Core(self, func, timeout_error)
+        self._core = _Core(self, func, timeout_error, collect)
         self._func: Callable[..., R] = func
         if not isinstance(getattr(self, "__qualname__", None), str):
             self.__qualname__ = self._core.qualname  # odd callables, e.g. partial objects
@@ -367,7 +384,7 @@ class Modifiable(Generic[P, R]):
         qualname = self._core.qualname
         if isinstance(module, str) and module != "__main__" and _lookup(module, qualname) is self:
             return qualname  # pickled by reference, like a function
-        return (_rebuild_modifiable, (self._func, self._core.timeout_error))
+        return (_rebuild_modifiable, (self._func, self._core.timeout_error, self._core.collect))
 
 
 def _lookup(module: str, qualname: str) -> object:
@@ -381,9 +398,9 @@ def _lookup(module: str, qualname: str) -> object:
 
 
 def _rebuild_modifiable(
-    func: Callable[..., Any], timeout_error: type[BaseException]
+    func: Callable[..., Any], timeout_error: type[BaseException], collect: bool = False
 ) -> Modifiable[..., Any]:
-    return Modifiable(func, timeout_error=timeout_error)
+    return Modifiable(func, timeout_error=timeout_error, collect=collect)
 
 
 _NOT_FORWARDED = frozenset({"_c", "_obj", "_seconds", "args", "func", "keywords"})
@@ -710,6 +727,8 @@ def _start_background(
     deadline: float | None,
 ) -> Future[Any]:
     call = functools.partial(_call_sync, core, obj, args, kwargs, seconds, deadline)
+    if core.collect:  # an iterator: the future gives its values, read here
+        return _spawn(lambda: list(call()), BACKGROUND_THREAD_PREFIX, core)
     return _spawn(call, BACKGROUND_THREAD_PREFIX, core)
 
 

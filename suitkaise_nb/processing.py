@@ -10,6 +10,7 @@ from ._engine._pipe import Pipe as Pipe
 from ._engine._process import Skprocess as Skprocess
 from ._engine._reconnect import autoreconnect as autoreconnect
 from ._errors import ErrorHandlerError as ErrorHandlerError
+from ._errors import NotStartedError as NotStartedError
 from ._errors import OnFinishError as OnFinishError
 from ._errors import PipeEndpointError as PipeEndpointError
 from ._errors import PoolClosedError as PoolClosedError
@@ -34,6 +35,7 @@ from ._share._share import Share as Share
 
 __all__ = [
     "ErrorHandlerError",
+    "NotStartedError",
     "OnFinishError",
     "Pipe",
     "PipeEndpointError",

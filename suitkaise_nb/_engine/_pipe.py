@@ -151,18 +151,35 @@ class Point(_End):
         if self._locked:
             raise PipeEndpointError("this Pipe point is locked; call point.unlock() to ship it")
         conn = self._live()
-        index = _serial.register_fd(os.dup(conn.sock.fileno()))
-        if index is None:
-            raise PipeEndpointError(
-                "a Pipe point can only travel inside an Skprocess, a Pool item or a tell() "
-                "message; it cannot be pickled on its own"
-            )
-        return (_rebuild_point, (index, self._one_way))
+        if _serial.collecting():  # our frames: the descriptor travels with the frame
+            index = _serial.register_fd(os.dup(conn.sock.fileno()))
+            return (_rebuild_point, (index, self._one_way))
+        spawning = _mp_spawning()
+        if spawning:  # the argument of a multiprocessing.Process (spawn, forkserver)
+            from multiprocessing.reduction import DupFd
+
+            return (_rebuild_mp_point, (DupFd(conn.sock.fileno()), self._one_way))
+        raise PipeEndpointError(
+            "a Pipe point can only travel inside an Skprocess, a Pool item, a tell() message or "
+            "to a multiprocessing.Process; it cannot be pickled on its own"
+        )
+
+
+def _mp_spawning() -> bool:
+    """True while multiprocessing pickles a new process's arguments."""
+    import sys
+
+    context = sys.modules.get("multiprocessing.context")
+    return context is not None and context.get_spawning_popen() is not None
 
 
 def _rebuild_point(index: int, one_way: bool) -> Point:
     fd = _serial.received_fd(index)
     return Point(socket.socket(fileno=fd), one_way)
+
+
+def _rebuild_mp_point(dup: Any, one_way: bool) -> Point:
+    return Point(socket.socket(fileno=dup.detach()), one_way)
 
 
 _Anchor = Anchor

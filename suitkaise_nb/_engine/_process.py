@@ -30,11 +30,13 @@ from typing import Any
 from .. import _events
 from .._config import config
 from .._errors import (
+    DeadlineExpired,
+    NotStartedError,
     ProcessCrashedError,
     ProcessError,
     ResultTimeoutError,
 )
-from .._modifiers import DeadlineExpired, check_timeout, modifiable, remaining
+from .._modifiers import check_timeout, modifiable, remaining
 from .._sections import DUNDERS
 from .._timing._timer import Sktimer
 from . import _barriers, _serial
@@ -492,7 +494,9 @@ class Skprocess:
     def wait(self, timeout: float | None = None, *, _deadline: float | None = None) -> bool:
         """Block until the process has ended; False when ``timeout`` seconds pass first."""
         timeout = check_timeout(timeout)
-        h = self._require_handle("wait")
+        h = self._handle
+        if h is None:
+            return True  # nothing is running (as suitkaise: wait() before start() is True)
         if _deadline is not None:
             if not h.ended.wait(remaining(_deadline)):
                 raise DeadlineExpired()
@@ -568,7 +572,7 @@ class Skprocess:
     def _require_handle(self, what: str) -> _ParentHandle:
         h = self._handle
         if h is None:
-            raise ProcessError(f"{type(self).__name__}.{what}() needs start() first")
+            raise NotStartedError(f"{type(self).__name__}.{what}() needs start() first")
         return h
 
     def __repr__(self) -> str:

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -225,11 +226,14 @@ def _build_spec(start_threads: Any, auth: dict[str, Any]) -> AutoreconnectSpec:
     names: dict[str, str] = {}
     for type_key, per_attr in auth.items():
         kind_key = ALIASES.get(type_key.lower())
-        if kind_key is None:
-            raise TypeError(
-                f"@autoreconnect cannot reconnect {type_key!r}: supported types are "
-                f"{supported()} (written as 'module.Type')"
+        if kind_key is None:  # as suitkaise: the class stays usable, the key does nothing
+            warnings.warn(
+                f"@autoreconnect does not know {type_key!r}, so it reconnects nothing of that "
+                f"type: supported types are {supported()} (written as 'module.Type')",
+                UserWarning,
+                stacklevel=4,
             )
+            continue
         kind = KINDS[kind_key]
         if kind_key in table:
             raise TypeError(

@@ -79,6 +79,11 @@ def collecting_fds() -> Iterator[list[int]]:
         _FD_SINK.reset(token)
 
 
+def collecting() -> bool:
+    """True while an object is pickled for one of our frames (descriptors can travel)."""
+    return _FD_SINK.get() is not None
+
+
 def register_fd(fd: int) -> int | None:
     """Called by ``__reduce__`` of fd-carrying objects; index in the frame, None if no sink."""
     sink = _FD_SINK.get()
@@ -111,7 +116,7 @@ def received_fd(index: int) -> int:
     return source[index]
 
 
-def _by_value_dumps(obj: Any, buffers: list[pickle.PickleBuffer]) -> bytes:
+def _by_value_dumps(obj: Any, buffers: list[pickle.PickleBuffer], strict: bool = False) -> bytes:
     from .._config import config
 
     if config.serializer == "cloudpickle":
@@ -119,13 +124,17 @@ def _by_value_dumps(obj: Any, buffers: list[pickle.PickleBuffer]) -> bytes:
 
         f = io.BytesIO()
         cp = cloudpickle.Pickler(f, protocol=5, buffer_callback=buffers.append)
+        table = {**cp.dispatch_table}
+        if not strict:
+            table.update(_fresh_reducers())
         extra = _EXTRA_REDUCERS.get()
         if extra:
-            cp.dispatch_table = {**cp.dispatch_table, **extra}
+            table.update(extra)
+        cp.dispatch_table = table
         cp.dump(obj)
         return f.getvalue()
     f = io.BytesIO()
-    p = _dill_pickler_class()(
+    p = _dill_pickler_class(strict)(
         f, protocol=5, buffer_callback=buffers.append, recurse=True, byref=False
     )
     extra = _EXTRA_REDUCERS.get()
@@ -137,7 +146,7 @@ def _by_value_dumps(obj: Any, buffers: list[pickle.PickleBuffer]) -> bytes:
 
 _REFUSED_HINTS = {
     "lock": "a lock cannot be shared with another process (it would silently become a new, "
-    "unrelated lock); create it in __prerun__, or keep shared state in a Share",
+    "unrelated lock); keep it out of the Share, and share the state it guards instead",
     "file": "an open file cannot follow the process (reopening could truncate or duplicate "
     "it); pass the path and open the file in __prerun__",
 }
@@ -166,13 +175,40 @@ def _refused_types() -> dict[type, str]:
     return table
 
 
-_dill_cls: Any = None
+def _fresh_reducers() -> dict[type, Any]:
+    """Threading primitives held by a process or a pool item arrive in the child as fresh
+    objects of the same type, unlocked and empty (as suitkaise ships them): a lock guards
+    the child's own threads. (A Share refuses them: see ``strict``.)"""
+    import _thread
+    import queue
+    import threading
+
+    def fresh(factory: Any, *args: Any) -> Any:
+        return lambda obj: (factory, tuple(a(obj) if callable(a) else a for a in args))
+
+    table: dict[type, Any] = {
+        _thread.LockType: fresh(threading.Lock),
+        type(threading.RLock()): fresh(threading.RLock),
+        threading.Condition: fresh(threading.Condition),
+        threading.Event: fresh(threading.Event),
+        threading.Semaphore: fresh(threading.Semaphore, lambda o: getattr(o, "_value", 1)),
+        threading.BoundedSemaphore: fresh(
+            threading.BoundedSemaphore, lambda o: getattr(o, "_initial_value", 1)
+        ),
+    }
+    for q in (queue.Queue, queue.LifoQueue, queue.PriorityQueue):
+        table[q] = fresh(q, lambda o: o.maxsize)
+    return table
 
 
-def _dill_pickler_class() -> Any:
-    """dill's Pickler, minus its habit of rebuilding locks and reopening files."""
-    global _dill_cls
-    if _dill_cls is None:
+_dill_cls: dict[bool, Any] = {}
+
+
+def _dill_pickler_class(strict: bool = False) -> Any:
+    """dill's Pickler, minus its habit of reopening files, and with threading primitives
+    shipped fresh (``strict``: refused, for a Share: a copied lock guards nothing)."""
+    found = _dill_cls.get(strict)
+    if found is None:
         import dill
 
         def refuse(kind: str) -> Any:
@@ -181,11 +217,21 @@ def _dill_pickler_class() -> Any:
 
             return save
 
+        def rebuild(reducer: Any) -> Any:
+            def save(pickler: Any, obj: Any) -> None:
+                pickler.save_reduce(*reducer(obj), obj=obj)
+
+            return save
+
         dispatch = dict(dill.Pickler.dispatch)
         for cls, kind in _refused_types().items():
-            dispatch[cls] = refuse(kind)
-        _dill_cls = type("_SkDillPickler", (dill.Pickler,), {"dispatch": dispatch})
-    return _dill_cls
+            if strict or kind != "lock":
+                dispatch[cls] = refuse(kind)
+        if not strict:
+            for cls, reducer in _fresh_reducers().items():
+                dispatch[cls] = rebuild(reducer)
+        found = _dill_cls[strict] = type("_SkDillPickler", (dill.Pickler,), {"dispatch": dispatch})
+    return found
 
 
 def warm_up() -> None:
@@ -199,11 +245,14 @@ def warm_up() -> None:
         _dill_pickler_class()
 
 
-def dumps(obj: Any, *, what: str = "object", hint: str | None = None) -> Dumped:
+def dumps(
+    obj: Any, *, what: str = "object", hint: str | None = None, strict: bool = False
+) -> Dumped:
     """Serialize ``obj``; returns the pickle and its out-of-band buffers.
 
     Raises :class:`ShippingError` naming the attribute that cannot travel (with ``hint``, or
-    the hint for process attributes).
+    the hint for process attributes). Threading primitives travel as fresh objects, unless
+    ``strict`` (a Share's values), which refuses them.
     """
     if type(obj) is bytes and len(obj) >= OOB_MIN:
         obj = _OobBytes(obj)
@@ -218,7 +267,9 @@ def dumps(obj: Any, *, what: str = "object", hint: str | None = None) -> Dumped:
             # them out of band too (only paid by large pickles)
             wire = oob_items(list(obj))
             if any(x is not y for x, y in zip(wire, obj, strict=True)):
-                return dumps(wire if type(obj) is list else tuple(wire), what=what, hint=hint)
+                return dumps(
+                    wire if type(obj) is list else tuple(wire), what=what, hint=hint, strict=strict
+                )
         if _MAIN_MARK not in data:
             return data, buffers
     except ShippingError:
@@ -228,13 +279,13 @@ def dumps(obj: Any, *, what: str = "object", hint: str | None = None) -> Dumped:
             raise
     buffers = []
     try:
-        return _by_value_dumps(obj, buffers), buffers
+        return _by_value_dumps(obj, buffers, strict), buffers
     except ShippingError:
         raise
     except Exception as exc:
         if _is_endpoint_error(exc):
             raise
-        raise explain_unshippable(obj, what, exc, hint) from exc
+        raise explain_unshippable(obj, what, exc, hint, strict) from exc
 
 
 OOB_MIN = 1 << 18  # bytes objects from this size travel out of band (no copy into the pickle)
@@ -274,7 +325,9 @@ def oob_items(items: list[Any]) -> list[Any]:
     return out
 
 
-def dumps_with_fds(obj: Any, what: str) -> tuple[bytes, list[pickle.PickleBuffer], list[int]]:
+def dumps_with_fds(
+    obj: Any, what: str, strict: bool = False
+) -> tuple[bytes, list[pickle.PickleBuffer], list[int]]:
     """:func:`dumps` inside :func:`collecting_fds`, for message paths (tell, pipes, Share):
     returns the pickle, its buffers and the descriptors to send with them."""
     if type(obj) is bytes and len(obj) >= OOB_MIN:
@@ -291,7 +344,7 @@ def dumps_with_fds(obj: Any, what: str) -> tuple[bytes, list[pickle.PickleBuffer
             if data and _MAIN_MARK not in data:
                 return data, buffers, sink
             del sink[:]
-        data, buffers = dumps(obj, what=what)
+        data, buffers = dumps(obj, what=what, strict=strict)
     finally:
         _FD_SINK.reset(token)
     return data, buffers, sink
@@ -432,9 +485,9 @@ _HINT = (
 )
 
 
-def _try(obj: Any) -> BaseException | None:
+def _try(obj: Any, strict: bool = False) -> BaseException | None:
     try:
-        _by_value_dumps(obj, [])
+        _by_value_dumps(obj, [], strict)
     except Exception as exc:
         return exc
     return None
@@ -457,7 +510,7 @@ def _children(obj: Any) -> Iterator[tuple[str, Any]]:
 
 
 def explain_unshippable(
-    obj: Any, what: str, error: BaseException, hint: str | None = None
+    obj: Any, what: str, error: BaseException, hint: str | None = None, strict: bool = False
 ) -> ShippingError:
     """Find the deepest attribute of ``obj`` that cannot be serialized and describe it
     (``hint``: what to do about it, when the hint for process attributes does not apply)."""
@@ -466,7 +519,7 @@ def explain_unshippable(
     cause: BaseException = error
     for _ in range(20):
         for suffix, child in _children(cur):
-            exc = _try(child)
+            exc = _try(child, strict)
             if exc is not None:
                 path += suffix
                 cur = child

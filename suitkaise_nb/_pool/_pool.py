@@ -164,7 +164,7 @@ class _MapMethods:
         """Like ``map`` but the list is in completion order (fast items first)."""
         return self._collect(self._job(fn, items, "unordered_map", False, False), _deadline, False)
 
-    @modifiable(timeout_error=TimeoutError)
+    @modifiable(timeout_error=TimeoutError, collect=True)
     @_pool_method
     def imap(
         self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None
@@ -173,7 +173,7 @@ class _MapMethods:
         item_timeout = _seconds_left(_deadline)
         return self._iterate(self._job(fn, items, "imap", True, True), item_timeout)
 
-    @modifiable(timeout_error=TimeoutError)
+    @modifiable(timeout_error=TimeoutError, collect=True)
     @_pool_method
     def unordered_imap(
         self, fn: Any, items: Iterable[Any], /, *, _deadline: float | None = None

@@ -31,9 +31,9 @@ from .._errors import (
     ShippingError,
 )
 from ._oracle import inplace_symbol
-from ._protocol import K_ERR, K_OK, K_REF, K_REQ, Item, client_handshake
+from ._protocol import K_ERR, K_OK, K_REF, K_REQ, client_handshake
 from ._state import REF as _REF
-from ._state import State
+from ._state import State, where_text
 
 #: In the server process, the running server: a Share handle held by a shared object and used
 #: inside one of its methods runs its operations in place (a request to the server it is
@@ -233,7 +233,9 @@ class Link:
                 here.local(op, path, args)
                 return
         try:
-            data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
+            data, bufs = _serial.dumps(
+                (op, path, args), what="the value sent to the Share", strict=True
+            )
         except ShippingError as exc:
             raise named(exc, op, path, args) from exc.__cause__
         caller = _getframe(depth)  # the user's line (``depth`` frames up)
@@ -279,7 +281,9 @@ class Link:
             if here is not None:
                 return here.local(op, path, args)
         try:
-            data, bufs = _serial.dumps((op, path, args), what="the value sent to the Share")
+            data, bufs = _serial.dumps(
+                (op, path, args), what="the value sent to the Share", strict=True
+            )
         except ShippingError as exc:
             raise named(exc, op, path, args) from exc.__cause__
         with self.lock:
@@ -327,10 +331,7 @@ class Link:
 
 
 MAX_UNACKED = 512
-
-
-def where_text(path: tuple[Any, ...]) -> str:
-    return "share" + "".join(repr([p.key]) if type(p) is Item else f".{p}" for p in path)
+_SENT = "the value sent to the Share"
 
 
 def named(
@@ -350,7 +351,7 @@ def named(
     elif op in ("call", "callx"):
         value = list(args[0]) + list(args[1].values())
     cause = exc.__cause__ or exc
-    err = _serial.explain_unshippable(value, what, cause, hint=SHARE_HINT)
+    err = _serial.explain_unshippable(value, what, cause, hint=SHARE_HINT, strict=True)
     return ShareValueError(str(err), path=err.path, type_name=err.type_name)
 
 

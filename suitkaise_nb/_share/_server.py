@@ -135,7 +135,7 @@ class Server(State):
         """An operation issued inside the server (by a shared object's method through a Share
         handle it holds): run in place. Reads give the objects themselves (what a handle would
         reach); arguments and call results are copied, as they are for a remote request."""
-        data, bufs = _serial.dumps(args, what="the value sent to the Share")
+        data, bufs = _serial.dumps(args, what="the value sent to the Share", strict=True)
         value = self.execute(op, path, _serial.loads(data, [memoryview(b) for b in bufs]))
         self.note_change(op, path)
         if op in ("get", "getitem"):
@@ -143,7 +143,7 @@ class Server(State):
         if op == "iter":
             obj = self.walk(path)
             return list(obj) if isinstance(obj, INDEXED) else value
-        data, bufs = _serial.dumps(value, what="the value read from the Share")
+        data, bufs = _serial.dumps(value, what="the value read from the Share", strict=True)
         return _serial.loads(data, [memoryview(b) for b in bufs])
 
     # -- network -------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ class Server(State):
             ):
                 kind, data = K_REF, b""  # mutable: the client makes a live handle
             else:
-                data, bufs = _serial.dumps(value, what="the value read from the Share")
+                data, bufs = _serial.dumps(value, what="the value read from the Share", strict=True)
         except BaseException as exc:  # the server keeps running whatever a method does
             self.reply_error(client, exc)
             return
@@ -234,7 +234,9 @@ class Server(State):
         entries = []
         bufs: list[pickle.PickleBuffer] = []
         for name, value in self.root.items():
-            data, b = _serial.dumps(value, what=f"share.{name}", hint=_STOP_HINT.format(name=name))
+            data, b = _serial.dumps(
+                value, what=f"share.{name}", hint=_STOP_HINT.format(name=name), strict=True
+            )
             entries.append((name, data, len(bufs), len(b)))
             bufs += b
         return pickle.dumps(entries, protocol=5), bufs

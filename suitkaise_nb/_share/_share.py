@@ -220,7 +220,7 @@ class Share:
         from .._engine._process import child_header, send_start
 
         data, bufs, fds = _serial.dumps_with_fds(
-            {"state": state, "authkey": key, "path": path}, "the Share's state"
+            {"state": state, "authkey": key, "path": path}, "the Share's state", strict=True
         )
         spare = launcher.take(1)[0]
         owner.launcher = launcher
@@ -411,8 +411,8 @@ class Share:
         if owner is None:
             raise ShareError("this Share is not running")
         warnings.warn(
-            f"the Share is not running ({what} applied to its stopped state); call share.start()",
-            UserWarning,
+            f"Share is stopped: {what} applied to the state it keeps; call share.start()",
+            RuntimeWarning,
             stacklevel=3,
         )
         return None
@@ -479,9 +479,18 @@ class Share:
 
     def __repr__(self) -> str:
         owner = self._sk.owner
-        if owner is None:
-            return "<Share client>"
-        return f"<Share {owner.model.state} ops={owner.model.ops}>"
+        link = self._sk.link
+        status = owner.model.state if owner is not None else ("running" if link else "stopped")
+        names: list[str] = []
+        if link is not None and not (owner is not None and owner.ended.is_set()):
+            try:
+                names = list(link.request("names", ()))
+            except Exception:  # repr never raises
+                names = list(owner.model.names) if owner is not None else []
+                status = "unreachable" if owner is None else status
+        elif owner is not None:
+            names = list(owner.snapshot)
+        return f"Share(status={status}, objects={names!r})"
 
 
 _SUN_PATH_MAX = 100  # AF_UNIX paths are limited to 107 bytes on Linux (103 on macOS)

@@ -18,7 +18,18 @@ import os
 from collections import deque
 from typing import Any
 
+from .._timing._timer import Sktimer
 from ._protocol import BINARY_OPS, UNARY_OPS, Item, Ref
+
+#: Sktimer methods that measure the calling thread's time: through a Share they would run in
+#: the server (add_time and every read are fine)
+_TIMER_LOCAL = frozenset({"start", "stop", "pause", "resume", "lap", "discard"})
+
+
+def where_text(path: tuple[Any, ...]) -> str:
+    """``share.d['k'].x`` for a path (in messages)."""
+    return "share" + "".join(repr([p.key]) if type(p) is Item else f".{p}" for p in path)
+
 
 #: values read as values (copies); anything else is read as a live handle (see ``_share``)
 PLAIN_TYPES = frozenset(
@@ -112,9 +123,9 @@ class State:
             self.assign(path, fn(self.walk(path), args[1]))
             return None
         if op == "call":
-            return self.walk(path)(*args[0], **args[1])
+            return self._method(path)(*args[0], **args[1])
         if op == "callx":  # a call whose value nobody reads (not even pickled)
-            self.walk(path)(*args[0], **args[1])
+            self._method(path)(*args[0], **args[1])
             return None
         if op == "del":
             if len(path) == 1:
@@ -168,6 +179,16 @@ class State:
         if op == "ping":
             return os.getpid()
         raise ValueError(f"unknown Share operation {op!r}")
+
+    def _method(self, path: tuple[Any, ...]) -> Any:
+        fn = self.walk(path)
+        if path[-1] in _TIMER_LOCAL and isinstance(getattr(fn, "__self__", None), Sktimer):
+            raise TypeError(
+                f"{where_text(path)}() would measure time in the Share's server process, not in "
+                "yours: time the work where it runs (a local Sktimer, or TimeThis) and record "
+                f"the result with {where_text(path[:-1])}.add_time(seconds)"
+            )
+        return fn
 
     @staticmethod
     def elements(obj: Any) -> list[Any]:

@@ -161,7 +161,7 @@ class TimeThis:
         if session_depth(timer) < depth:  # the block already called stop()/discard()
             return
         elapsed = timer.discard()
-        if elapsed >= self.threshold:
+        if exc_type is None and elapsed >= self.threshold:  # a block that raised: not timed
             timer.add_time(elapsed)
 
     def __repr__(self) -> str:
@@ -238,12 +238,11 @@ def timethis(
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 t0 = _time.perf_counter()
-                try:
-                    return await async_func(*args, **kwargs)
-                finally:
-                    took = _time.perf_counter() - t0
-                    if took >= min_elapsed:
-                        record(took if took > 0.0 else 0.0)
+                value = await async_func(*args, **kwargs)  # a call that raises is not timed
+                took = _time.perf_counter() - t0
+                if took >= min_elapsed:
+                    record(took if took > 0.0 else 0.0)
+                return value
 
             wrapper = async_wrapper
         else:
@@ -251,12 +250,11 @@ def timethis(
             @functools.wraps(func)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
                 t0 = _time.perf_counter()
-                try:
-                    return func(*args, **kwargs)
-                finally:
-                    took = _time.perf_counter() - t0
-                    if took >= min_elapsed:
-                        record(took if took > 0.0 else 0.0)
+                value = func(*args, **kwargs)  # a call that raises is not timed
+                took = _time.perf_counter() - t0
+                if took >= min_elapsed:
+                    record(took if took > 0.0 else 0.0)
+                return value
 
             wrapper = sync_wrapper
 
@@ -293,11 +291,12 @@ def _as_float(value: object, what: str) -> float:
 class _Sleep:
     """``sleep(seconds)`` blocks; ``await sleep.asynced()(seconds)`` does not."""
 
-    def __call__(self, seconds: float) -> None:
-        """Block the calling thread for ``seconds`` (finite, >= 0)."""
+    def __call__(self, seconds: float) -> float:
+        """Block the calling thread for ``seconds`` (finite, >= 0); the time after it."""
         _time.sleep(_check_seconds(seconds, "sleep(seconds)"))
+        return _time.time()
 
-    def asynced(self) -> Callable[[float], Awaitable[None]]:
+    def asynced(self) -> Callable[[float], Awaitable[float]]:
         """The non-blocking version, for ``await sleep.asynced()(seconds)``."""
         return _async_sleep
 
@@ -308,12 +307,16 @@ class _Sleep:
         return "sleep"  # pickled by reference to the module-level instance
 
 
-def _async_sleep(seconds: float) -> Awaitable[None]:
-    """Validate now, then return ``asyncio.sleep(seconds)`` to be awaited."""
+def _async_sleep(seconds: float) -> Awaitable[float]:
+    """Validate now, then return a coroutine that sleeps and gives the time after it."""
     checked = _check_seconds(seconds, "sleep(seconds)")
     import asyncio
 
-    return asyncio.sleep(checked)
+    async def sleep_then_time() -> float:
+        await asyncio.sleep(checked)
+        return _time.time()
+
+    return sleep_then_time()
 
 
 sleep: _Sleep = _Sleep()

@@ -160,8 +160,8 @@ def _fmt_duration(seconds: float) -> str:
 class TimerStats:
     """A frozen snapshot of an :class:`Sktimer`'s statistics.
 
-    Statistics are ``None`` when no time was recorded (``num_times == 0``); ``stdev`` and
-    ``variance`` are sample statistics (n - 1) and are ``0.0`` for a single sample. Indices
+    ``get_statistics()`` of an empty timer is None, so every snapshot has samples; ``stdev``
+    and ``variance`` are sample statistics (n - 1) and are None for a single sample. Indices
     are relative to the timer's samples (its rolling window, if it has one).
     """
 
@@ -178,11 +178,22 @@ class TimerStats:
     fastest_index: int | None
     slowest_index: int | None
     sorted_times: tuple[float, ...] = field(default=(), repr=False)
+    times: tuple[float, ...] = field(default=(), repr=False)  # in the order recorded
 
     @property
     def result(self) -> float | None:
         """Same as :attr:`most_recent`."""
         return self.most_recent
+
+    @property
+    def most_recent_index(self) -> int | None:
+        """Index of the last recorded time, or None."""
+        return len(self.times) - 1 if self.times else None
+
+    def get_time(self, index: int) -> float | None:
+        """The time at ``index`` (0 is the oldest); None when out of range or negative."""
+        i = operator.index(index)
+        return self.times[i] if 0 <= i < len(self.times) else None
 
     @property
     def fastest_time(self) -> float | None:
@@ -414,10 +425,8 @@ class Sktimer:
 
     def _variance_locked(self) -> float | None:
         n = len(self._times)
-        if n == 0:
+        if n < 2:  # a sample statistic needs two samples (as suitkaise: None)
             return None
-        if n == 1:
-            return 0.0
         var = (self._s2 - self._s1 * self._s1 / n) / (n - 1)
         return var if var > 0.0 else 0.0
 
@@ -576,13 +585,13 @@ class Sktimer:
 
     @property
     def variance(self) -> float | None:
-        """Sample variance (n - 1); 0.0 with one sample, None when empty."""
+        """Sample variance (n - 1); None with fewer than two samples."""
         with self._lock:
             return self._variance_locked()
 
     @property
     def stdev(self) -> float | None:
-        """Sample standard deviation (n - 1); 0.0 with one sample, None when empty."""
+        """Sample standard deviation (n - 1); None with fewer than two samples."""
         with self._lock:
             var = self._variance_locked()
         return None if var is None else math.sqrt(var)
@@ -646,37 +655,28 @@ class Sktimer:
                 return None
             return _percentile_of_sorted(self._sorted_samples(), q)
 
-    def get_time(self, index: int) -> float:
-        """The recorded time at ``index`` (negative indices count from the newest)."""
+    @property
+    def most_recent_index(self) -> int | None:
+        """Index (in :attr:`times`) of the last recorded time, or None."""
+        with self._lock:
+            return len(self._times) - 1 if self._times else None
+
+    def get_time(self, index: int) -> float | None:
+        """The recorded time at ``index`` (0 is the oldest kept); None when out of range or
+        negative."""
         i = operator.index(index)
         with self._lock:
-            n = len(self._times)
-            if not -n <= i < n:
-                raise IndexError(
-                    f"time index {i} out of range: the timer holds {n} time(s)"
-                    + (f" (valid indices 0..{n - 1})" if n else "")
-                )
-            return self._times[i]
+            if 0 <= i < len(self._times):
+                return self._times[i]
+            return None
 
-    def get_statistics(self) -> TimerStats:
-        """A frozen snapshot of every statistic (and the sorted samples)."""
+    def get_statistics(self) -> TimerStats | None:
+        """A frozen snapshot of every statistic (and the samples); None when no time was
+        recorded."""
         with self._lock:
             n = len(self._times)
             if n == 0:
-                return TimerStats(
-                    num_times=0,
-                    most_recent=None,
-                    total_time=0.0,
-                    total_time_paused=self._total_paused,
-                    mean=None,
-                    median=None,
-                    min=None,
-                    max=None,
-                    stdev=None,
-                    variance=None,
-                    fastest_index=None,
-                    slowest_index=None,
-                )
+                return None
             self._refresh_extremes()
             s = self._sorted_samples()
             var = self._variance_locked()
@@ -694,9 +694,10 @@ class Sktimer:
                 fastest_index=self._min_pos - self._seq_start,
                 slowest_index=self._max_pos - self._seq_start,
                 sorted_times=tuple(s),
+                times=tuple(self._times),
             )
 
-    def get_stats(self) -> TimerStats:
+    def get_stats(self) -> TimerStats | None:
         """Alias of :meth:`get_statistics`."""
         return self.get_statistics()
 

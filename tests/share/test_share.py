@@ -453,13 +453,13 @@ def test_auto_start_false_warns_and_applies_on_start(make_share):
     s = Share(auto_start=False)
     try:
         assert not s.is_running
-        with pytest.warns(UserWarning, match="not running"):
+        with pytest.warns(RuntimeWarning, match="Share is stopped"):
             s.counter = 0
-        with pytest.warns(UserWarning):
+        with pytest.warns(RuntimeWarning):
             s.items = [1]
-        with pytest.warns(UserWarning):
+        with pytest.warns(RuntimeWarning):
             assert s.counter == 0
-        with pytest.warns(UserWarning):
+        with pytest.warns(RuntimeWarning):
             del s.items
         s.start()
         assert s.is_running
@@ -469,7 +469,7 @@ def test_auto_start_false_warns_and_applies_on_start(make_share):
             assert not hasattr(s, "items")
             s.counter = 100
         s.stop()
-        with pytest.warns(UserWarning):
+        with pytest.warns(RuntimeWarning):
             s.late = "x"
         s.start()
         assert (s.counter, s.late) == (100, "x")
