@@ -26,8 +26,10 @@ $(VENV)/.test: pyproject.toml | $(PY)
 	$(PIP) install -q -e '.[test,lab,dask,docs]'
 	touch $@
 
+# as root (containers, CI-like machines) JupyterLab needs --allow-root; it prints the URL to open
 lab: $(VENV)/.lab
-	$(VENV)/bin/jupyter lab notebooks/
+	@echo "starting JupyterLab on notebooks/ (open the http://127.0.0.1:... URL it prints below)"
+	$(VENV)/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 demo: $(VENV)/.lab
 	mkdir -p notebooks/executed

@@ -44,10 +44,27 @@ traceback is chained as ``__cause__`` (a :class:`RemoteTraceback`), shown by IPy
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import reprlib
 import threading
+from collections.abc import Callable
 from typing import Any
+
+#: Functions that make another process's traceback text readable here (the notebook layer
+#: adds one that shows a frame of code typed into a cell as ``Cell In[2], line 9`` with its
+#: line, as IPython does; the core never imports IPython).
+TRACEBACK_REWRITERS: list[Callable[[str], str]] = []
+
+
+def readable_traceback(text: str) -> str:
+    """``text`` through every registered rewriter (unchanged if one fails)."""
+    for rewrite in TRACEBACK_REWRITERS:
+        try:
+            text = rewrite(text)
+        except Exception:
+            pass
+    return text
 
 
 class RemoteTraceback(Exception):
@@ -58,7 +75,7 @@ class RemoteTraceback(Exception):
         self.text = text
 
     def __str__(self) -> str:
-        return "\n" + self.text.rstrip()
+        return "\n" + readable_traceback(self.text).rstrip()
 
 
 class ProcessError(Exception):
@@ -98,7 +115,7 @@ class ProcessError(Exception):
         lines: list[str] = []
         if self.remote_traceback:
             lines.append("Traceback in the child process:")
-            lines.extend(self.remote_traceback.rstrip().splitlines())
+            lines.extend(readable_traceback(self.remote_traceback).rstrip().splitlines())
         lines.append(f"{type(self).__qualname__}: {self}")
         return lines
 
@@ -221,7 +238,7 @@ class RemoteError(RuntimeError):
         lines = []
         if self.remote_traceback:
             lines.append("Traceback in the worker process:")
-            lines.extend(self.remote_traceback.rstrip().splitlines())
+            lines.extend(readable_traceback(self.remote_traceback).rstrip().splitlines())
         lines.append(f"{type(self).__qualname__}: {self}")
         return lines
 
@@ -328,7 +345,41 @@ class HandshakeError(ConnectionError):
 
 # -- rebuilding exceptions raised in other processes ----------------------------------------------
 
-_short = reprlib.Repr()
+class _ShortRepr(reprlib.Repr):
+    """``reprlib`` with Python's own order: dict keys as inserted, sets as iterated
+    (``reprlib`` sorts them, which shows a dict in an order its program never made)."""
+
+    def repr_dict(self, x: dict[Any, Any], level: int) -> str:
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{" + self.fillvalue + "}"
+        pieces = [
+            f"{self.repr1(k, level - 1)}: {self.repr1(v, level - 1)}"
+            for k, v in itertools.islice(x.items(), self.maxdict)
+        ]
+        if len(x) > self.maxdict:
+            pieces.append(self.fillvalue)
+        return "{" + ", ".join(pieces) + "}"
+
+    def _unsorted(self, x: Any, level: int, left: str, right: str) -> str:
+        if not x:
+            return repr(x)
+        if level <= 0:
+            return left + self.fillvalue + right
+        pieces = [self.repr1(v, level - 1) for v in itertools.islice(x, self.maxset)]
+        if len(x) > self.maxset:
+            pieces.append(self.fillvalue)
+        return left + ", ".join(pieces) + right
+
+    def repr_set(self, x: set[Any], level: int) -> str:
+        return self._unsorted(x, level, "{", "}")
+
+    def repr_frozenset(self, x: frozenset[Any], level: int) -> str:
+        return self._unsorted(x, level, "frozenset({", "})")
+
+
+_short = _ShortRepr()
 _short.maxstring = 80
 _short.maxother = 80
 _short.maxlist = 6

@@ -197,6 +197,8 @@ class ChildRuntime:
         self.section: str | None = None
         self.state: str | None = "running"
         self.lives_left = 1
+        # failures that cost a life and were retried: (run, section, type, message, traceback)
+        self.failures: list[tuple[int, str, str, str, str]] = []
         self.run_ref: Any = None  # the process object, for its _current_run
         self.last_flush = 0.0
         self.alarm_armed = False
@@ -224,6 +226,21 @@ class ChildRuntime:
         if big:
             self.flush()
 
+    def retried(self, section: str, err: ProcessError) -> None:
+        """A failure that cost a life: the parent hears of it (its views show it)."""
+        original = getattr(err, "original_error", None) or err
+        with self.lock:
+            self.failures.append(
+                (
+                    getattr(err, "current_run", 0) or 0,
+                    section,
+                    type(original).__name__,
+                    str(original),
+                    getattr(err, "remote_traceback", "") or "",
+                )
+            )
+        self.flush_soon()
+
     def flush_soon(self) -> None:
         self.next_io = 0.0
         self.start_flusher()
@@ -244,9 +261,18 @@ class ChildRuntime:
                 self.out_size = 0
                 return
             run = getattr(self.run_ref, "_current_run", 0)
-            batch = (self.state, self.section, run, self.lives_left, self.samples, self.out)
+            batch = (
+                self.state,
+                self.section,
+                run,
+                self.lives_left,
+                self.samples,
+                self.out,
+                self.failures,
+            )
             self.samples = {}
             self.out = []
+            self.failures = []
             self.out_size = 0
             self.state = None
             data = pickle.dumps(batch, protocol=5)
@@ -577,7 +603,7 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
             lives -= 1
             rt.lives_left = lives
             if lives > 0:
-                rt.flush_soon()
+                rt.retried(section, err)
                 continue
             error = err
             break
@@ -586,7 +612,7 @@ def run_lifecycle(proc: Any, rt: ChildRuntime) -> Outcome:
             lives -= 1
             rt.lives_left = lives
             if lives > 0:
-                rt.flush_soon()
+                rt.retried(section, err)
                 continue
             error = err
             break

@@ -88,6 +88,8 @@ class ProcessModel:
         self.join_in: float | None = config.join_in
         self.lives: int = config.lives
         self.lives_left: int = config.lives
+        # failures that cost a life and were retried: (run, section, type, message, traceback)
+        self.failures: list[tuple[int, str, str, str, str]] = []
         self.timers = timers
         self.created_at = time.time()
         self.started_at: float | None = None

@@ -168,11 +168,13 @@ class _ParentHandle:
                 self.outcome = ("error", None, ProcessError(msg, remote_traceback=text))
 
     def _apply_batch(self, batch: tuple[Any, ...]) -> None:
-        state, section, run, lives_left, samples, out = batch
+        state, section, run, lives_left, samples, out, failures = batch
         model = self.model
         model.section = section
         model.run = run
         model.lives_left = lives_left
+        if failures:
+            model.failures.extend(failures)
         if samples:
             timers = model.timers
             for name, values in samples.items():

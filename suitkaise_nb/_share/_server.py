@@ -253,6 +253,8 @@ class Server(State):
             if f.kind == K_SNAPSHOT:
                 return self.give_state()
             if f.kind == K_EXIT:
+                self.serve_waiting()
+                self.push_stats(force=True)  # the views show the last state, not an older one
                 return False
         return True
 

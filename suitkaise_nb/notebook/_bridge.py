@@ -65,13 +65,14 @@ class Bridge:
         with self.lock:
             views = list(self.views.values()) + list(self.extra_views)
         for view in views:
-            if self.view_cells.get(id(view)) != cell:
-                continue
             try:
-                view.show_pending()
+                if self.view_cells.get(id(view)) == cell:
+                    view.show_pending()
                 if view.needs_final():
                     view.refresh()
                     view.publish_final()
+                else:  # the notebook file keeps the latest state (a later cell fed a timer...)
+                    view.publish_current()
             except Exception:
                 log.exception("suitkaise_nb view %r failed", view)
 
@@ -174,12 +175,6 @@ class Bridge:
         if lg is not None:
             lg.add_message(event.time, event.direction, event.message)
         self._mark(event.process.id)
-
-    def process_output(self, event: Any) -> None:
-        lg = self.logs.get(event.process.id)
-        if lg is not None:
-            lg.add_output(event.stream, event.text)
-            self._mark(event.process.id)
 
     def process_ended(self, event: Any) -> None:
         self._mark(event.process.id)

@@ -9,10 +9,14 @@ adds the magics on ``%load_ext suitkaise_nb``; the magics reach the bridge here.
 from __future__ import annotations
 
 import functools
+import linecache
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from .. import _errors
 
 #: this kernel's router, bridge and magics (one of each, made by connect() and load())
 state: dict[str, Any] = {}
@@ -46,6 +50,8 @@ def connect() -> None:
     router = OutputRouter(shell)
     events.subscribe(router)
     state["router"] = router
+    state["rewriter"] = cell_traceback_rewriter(shell)
+    _errors.TRACEBACK_REWRITERS.append(state["rewriter"])
     if _widgets_available():
         from ._bridge import Bridge
 
@@ -53,6 +59,34 @@ def connect() -> None:
         events.subscribe(bridge)
         state["bridge"] = bridge
         _register_formatters(shell, bridge)
+
+
+_FRAME = re.compile(r'^(?P<indent> *)File "(?P<file>[^"]+)", line (?P<line>\d+)(?P<rest>.*)$', re.M)
+
+
+def cell_traceback_rewriter(shell: Any) -> Callable[[str], str]:
+    """A child's traceback names code typed into a cell by the kernel's temporary file
+    (``/tmp/ipykernel_.../NNN.py``) and, having no copy of the cell, shows no line. Here the
+    kernel knows both: such a frame becomes ``Cell In[2], line 9`` followed by that line, as
+    IPython shows it."""
+
+    def rewrite(text: str) -> str:
+        names = getattr(getattr(shell, "compile", None), "_filename_map", None) or {}
+
+        def frame(m: re.Match[str]) -> str:
+            count = names.get(m["file"])
+            if count is None:
+                return m.group(0)
+            line = int(m["line"])
+            out = f"{m['indent']}Cell In[{count}], line {line}{m['rest']}"
+            source = linecache.getline(m["file"], line).strip()
+            if source:
+                out += f"\n{m['indent']}    {source}"
+            return out
+
+        return _FRAME.sub(frame, text)
+
+    return rewrite
 
 
 def bridge() -> Any:
@@ -228,4 +262,7 @@ def disconnect() -> None:
     if b is not None:
         events.unsubscribe(b)
         b.close()
+    rewriter = state.pop("rewriter", None)
+    if rewriter in _errors.TRACEBACK_REWRITERS:
+        _errors.TRACEBACK_REWRITERS.remove(rewriter)
     state.pop("loaded", None)

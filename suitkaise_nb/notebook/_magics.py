@@ -103,6 +103,8 @@ class SkMagics(Magics):
         args = parse_argstring(self.skprocess, line)
         args.result = _unquote(args.result)
         args.ship = _unquote(args.ship)
+        if args.name and not args.name.isidentifier():
+            raise ValueError(f"--name must be a Python identifier, got {args.name!r}")
         shell = self._shell
         user_ns = shell.user_ns
         if args.launch:
@@ -123,8 +125,6 @@ class SkMagics(Magics):
         if args.timeout is not None:
             cfg.timeouts.run = args.timeout
         if args.name:
-            if not args.name.isidentifier():
-                raise ValueError(f"--name must be a Python identifier, got {args.name!r}")
             user_ns[args.name] = proc
         proc.start()
         if args.bg:
@@ -163,7 +163,8 @@ class SkMagics(Magics):
             else:
                 shipped[name] = value
         _check_shippable(shipped)
-        cls = cell_class(set(sections), f"SkprocessCell{n}")
+        # the view, %sklist and tracebacks call it by the name it is bound to (--name)
+        cls = cell_class(set(sections), args.name or f"SkprocessCell{n}")
         proc = cls(sections, filename, cell, shipped, modules, args.result)
         if args.runs is None:
             proc.process_config.runs = 1
@@ -213,13 +214,19 @@ class SkMagics(Magics):
 
     @line_magic
     def skstop(self, line: str) -> None:
-        """Gracefully stop the named process (``%skstop worker``)."""
-        self._lookup(line).stop()
+        """Gracefully stop the named process (``%skstop worker``); says what it stopped."""
+        proc = self._lookup(line)
+        before = _describe(proc)
+        proc.stop()
+        print(f"stopping {line.strip()} ({before}): it ends after its current section")
 
     @line_magic
     def skkill(self, line: str) -> None:
-        """Kill the named process at once (``%skkill worker``)."""
-        self._lookup(line).kill()
+        """Kill the named process at once (``%skkill worker``); says what it killed."""
+        proc = self._lookup(line)
+        before = _describe(proc)
+        proc.kill()
+        print(f"killed {line.strip()} ({before})")
 
     @line_magic
     def skdashboard(self, line: str) -> Any:
@@ -227,6 +234,15 @@ class SkMagics(Magics):
         from . import _kernel
 
         _kernel.dashboard()
+
+
+def _describe(proc: Any) -> str:
+    """``Crawler, pid 123, running, run 58/400`` (for what the line magics print)."""
+    model = getattr(proc, "model", None)
+    if model is None:
+        return f"{type(proc).__name__}, not started"
+    runs = model.runs if model.runs is not None else "∞"
+    return f"{model.name}, pid {model.pid}, {model.state}, run {model.run}/{runs}"
 
 
 def _unquote(value: str | None) -> str | None:

@@ -6,6 +6,7 @@ import html
 import time
 from collections.abc import Iterable
 
+from .._sections import DUNDERS
 from ._snapshot import PoolSnap, ProcessSnap, ShareSnap, TimerSnap
 
 _STATE_COLOURS = {
@@ -122,26 +123,20 @@ def process_html(s: ProcessSnap, *, with_log: bool = True) -> str:
         parts.append(_bar(s.run / s.runs, _STATE_COLOURS.get(s.state, "#1f77b4")))
     if s.timers:
         parts.append(table(TIMER_HEADER, timer_rows(s.timers), "sknb-timers"))
-    if with_log:
-        if s.messages:
-            rows = "".join(
-                f"<div><code>{time.strftime('%H:%M:%S', time.localtime(t))}"
-                f"{f'.{int(t % 1 * 1000):03d}'}</code> "
-                f"{'→ child' if d == 'to_child' else '← child'} <code>{_esc(r)}</code></div>"
-                for t, d, r in s.messages[-12:]
-            )
-            more = f" ({s.dropped} older not kept)" if s.dropped else ""
-            parts.append(
-                f'<details class="sknb-log" open><summary>messages: {len(s.messages) + s.dropped}'
-                f"{more}</summary>{rows}</details>"
-            )
-        if s.output:
-            tail = s.output[-4000:]
-            parts.append(
-                '<details class="sknb-output" open><summary>output</summary>'
-                f'<pre style="max-height:200px;overflow:auto;margin:2px 0">{_esc(tail)}</pre>'
-                "</details>"
-            )
+    if with_log and s.messages:
+        rows = "".join(
+            f"<div><code>{time.strftime('%H:%M:%S', time.localtime(t))}"
+            f"{f'.{int(t % 1 * 1000):03d}'}</code> "
+            f"{'→ child' if d == 'to_child' else '← child'} <code>{_esc(r)}</code></div>"
+            for t, d, r in s.messages[-12:]
+        )
+        more = f" ({s.dropped} older not kept)" if s.dropped else ""
+        parts.append(
+            f'<details class="sknb-log" open><summary>messages: {len(s.messages) + s.dropped}'
+            f"{more}</summary>{rows}</details>"
+        )
+    if s.failures:
+        parts.append(_retries_html(s))
     if s.result is not None and s.error is None:
         parts.append(f'<div class="sknb-result">result: <code>{_esc(s.result)}</code></div>')
     if s.error is not None:
@@ -157,6 +152,35 @@ def process_html(s: ProcessSnap, *, with_log: bool = True) -> str:
     return "".join(parts)
 
 
+def _retries_html(s: ProcessSnap) -> str:
+    """Failures that cost a life and were retried: what failed, where, and the traceback."""
+    n = len(s.failures)
+    items = []
+    for run, section, etype, message, tb in s.failures[-10:]:
+        where = f"run {run + 1}, {DUNDERS.get(section, section)}"
+        line = f"{_esc(where)}: <b>{_esc(etype)}</b>: {_esc(message)}"
+        if tb:
+            items.append(
+                f'<details class="sknb-retry"><summary>{line}</summary>'
+                f'<pre style="max-height:200px;overflow:auto;margin:2px 0">{_esc(tb)}</pre>'
+                "</details>"
+            )
+        else:
+            items.append(f'<div class="sknb-retry">{line}</div>')
+    more = " (the last 10 shown)" if n > 10 else ""
+    return (
+        f'<div class="sknb-retries" style="color:#b35c00">{plural(n, "failure")} retried'
+        f"{more}:{''.join(items)}</div>"
+    )
+
+
+def plural(n: int, word: str) -> str:
+    """``1 client``, ``2 clients``, ``1 process``, ``3 processes`` (thousands separated)."""
+    if n == 1:
+        return f"1 {word}"
+    return f"{n:,} {word}es" if word.endswith(("s", "x", "ch", "sh")) else f"{n:,} {word}s"
+
+
 def process_text(s: ProcessSnap) -> str:
     lines = [
         f"{s.name} [{s.state}] pid {s.pid or '-'} · "
@@ -170,6 +194,8 @@ def process_text(s: ProcessSnap) -> str:
         )
     if s.messages:
         lines.append(f"  messages: {len(s.messages) + s.dropped}")
+    for run, section, etype, message, _tb in s.failures[-10:]:
+        lines.append(f"  retried: run {run + 1}, {section}: {etype}: {message}")
     if s.result is not None:
         lines.append(f"  result: {s.result}")
     if s.error is not None:
@@ -267,14 +293,17 @@ def share_html(s: ShareSnap) -> str:
     ]
     return (
         f'<div class="sknb-share" style="{_CSS}"><b>Share</b> &nbsp;{badge(s.state)}&nbsp; '
-        f"{len(s.attributes)} attributes · {s.ops:,} operations · {s.rate:,.0f} ops/s · "
-        f"{s.clients} clients"
+        f"{plural(len(s.attributes), 'attribute')} · {plural(s.ops, 'operation')} · "
+        f"{s.rate:,.0f} ops/s · {plural(s.clients, 'client')}"
         + (table(("attribute", "type", "value", "changed"), rows, "sknb-attrs") if rows else "")
         + "</div>"
     )
 
 
 def share_text(s: ShareSnap) -> str:
-    lines = [f"Share [{s.state}] {s.ops} operations, {len(s.attributes)} attributes"]
+    lines = [
+        f"Share [{s.state}] {plural(s.ops, 'operation')}, "
+        f"{plural(len(s.attributes), 'attribute')}"
+    ]
     lines += [f"  {n} ({t}) = {r}" for n, t, r, _ in s.attributes]
     return "\n".join(lines)

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import short_repr
+from .._errors import readable_traceback, short_repr
 
 RECENT = 5000  # samples behind percentiles and histograms in live views
 
@@ -60,12 +60,11 @@ def timer_snapshot(timer: Any, name: str = "", recent: int = RECENT) -> TimerSna
 
 @dataclass
 class ProcessLog:
-    """What the bridge keeps per process beyond the engine's model: messages and output."""
+    """What the bridge keeps per process beyond the engine's model: the messages. (Its output
+    is in the cell that started it, once: the view does not repeat it.)"""
 
     messages: list[tuple[float, str, str]] = field(default_factory=list)
     dropped: int = 0
-    output: list[tuple[str, str]] = field(default_factory=list)
-    output_chars: int = 0
     keep: int = 50
 
     def add_message(self, when: float, direction: str, obj: Any) -> None:
@@ -74,12 +73,6 @@ class ProcessLog:
             del self.messages[0]
             self.dropped += 1
 
-    def add_output(self, stream: str, text: str) -> None:
-        self.output.append((stream, text))
-        self.output_chars += len(text)
-        while self.output_chars > 20_000 and len(self.output) > 1:
-            _, old = self.output.pop(0)
-            self.output_chars -= len(old)
 
 
 @dataclass(frozen=True)
@@ -99,7 +92,7 @@ class ProcessSnap:
     run_recent: tuple[float, ...]
     messages: tuple[tuple[float, str, str], ...]
     dropped: int
-    output: str
+    failures: tuple[tuple[int, str, str, str, str], ...]  # retried: run, section, type, ...
     result: str | None
     error: str | None
     error_type: str | None
@@ -108,7 +101,7 @@ class ProcessSnap:
 def _error_text(err: BaseException | None) -> tuple[str | None, str | None]:
     if err is None:
         return None, None
-    tb = getattr(err, "remote_traceback", "") or ""
+    tb = readable_traceback(getattr(err, "remote_traceback", "") or "")
     text = f"{type(err).__name__}: {err}"
     if tb:
         text = tb.rstrip() + "\n\n" + text
@@ -146,7 +139,7 @@ def process_snapshot(model: Any, log: ProcessLog | None = None) -> ProcessSnap:
         run_recent=run_recent,
         messages=tuple(log.messages),
         dropped=log.dropped,
-        output="".join(text for _, text in log.output),
+        failures=tuple(model.failures),
         result=result,
         error=err,
         error_type=etype,

@@ -8,7 +8,9 @@ readable summary instead of an empty gap.
 
 from __future__ import annotations
 
+import base64
 import enum
+import html as html_lib
 import itertools
 import logging
 import threading
@@ -70,6 +72,8 @@ class View:
         self.cell: str | None = None  # the cell (and its parent message) it is displayed in
         self.parent: Any = None
         self.widget: W.Widget | None = None
+        self.last_png: bytes | None = None  # the histogram last drawn (for the static HTML)
+        self.published_html: str | None = None  # the HTML the notebook file holds now
         # one refresh at a time (display thread, a cell's end on the main thread): a slower
         # refresh must not overwrite a newer one with an older rendering
         self._refresh_lock = threading.RLock()
@@ -96,6 +100,10 @@ class View:
     def is_finished(self) -> bool:
         return False
 
+    def histogram(self) -> tuple[Any, str] | None:
+        """(durations, title) of the view's histogram, when it has one."""
+        return None
+
     def refresh(self, now: float | None = None) -> None:
         with self._refresh_lock:
             # cleared before rendering: a change marked while this refresh runs (a histogram
@@ -110,8 +118,26 @@ class View:
             with self.widget.hold_sync():
                 self.update_widgets(html, plot_ok)
 
-    def bundle(self, widget: bool = True) -> dict[str, Any]:
+    def static_html(self, draw: bool = False) -> tuple[str, str]:
+        """The HTML a notebook file keeps (where no widget manager runs): the rendering, and
+        the histogram as an image (drawn now when ``draw`` and none was drawn yet)."""
         html, text = self.render()
+        png = self.last_png
+        hist = self.histogram()
+        if png is None and draw and hist is not None and len(hist[0]) >= 2:
+            try:
+                png = self.last_png = histogram_png(hist[0], hist[1])
+            except Exception:
+                log.exception("suitkaise_nb histogram failed")
+        if png is not None and hist is not None:
+            src = base64.b64encode(png).decode("ascii")
+            alt = html_lib.escape(hist[1], quote=True)
+            html += f'<img class="sknb-hist" alt="{alt}" src="data:image/png;base64,{src}">'
+        return html, text
+
+    def bundle(self, widget: bool = True, draw: bool = False) -> dict[str, Any]:
+        html, text = self.static_html(draw)
+        self.published_html = html
         out: dict[str, Any] = {"text/html": html, "text/plain": text}
         if widget and self.widget is not None:
             out["application/vnd.jupyter.widget-view+json"] = {
@@ -161,10 +187,28 @@ class View:
         return self.state is ViewState.SHOWN and self.is_finished()
 
     def publish_final(self) -> None:
-        """Leave the final state as HTML in the notebook file (static fallback)."""
+        """Leave the final state as HTML in the notebook file (static fallback), histogram
+        included."""
         if self.state is ViewState.SHOWN:
             self.state = ViewState.FINAL
-            update_display(self.bundle(), raw=True, display_id=self.display_id)
+            # a histogram is drawn for work that ran long enough to get widgets (not for
+            # every short process: a plot costs ~0.1 s, matplotlib's import seconds)
+            draw = self.widget is not None
+            update_display(self.bundle(draw=draw), raw=True, display_id=self.display_id)
+
+    def publish_current(self) -> None:
+        """Bring the HTML the notebook file keeps up to the view's present state (at a cell's
+        end: a timer fed by later cells, a process still running, a dashboard), when it
+        changed. Exports then show the latest state, not the first."""
+        if self.state is not ViewState.SHOWN:
+            return
+        with self._refresh_lock:
+            if self.widget is not None:
+                self.refresh()
+            html, _ = self.static_html(draw=self.widget is not None)
+            if html == self.published_html:
+                return
+        update_display(self.bundle(), raw=True, display_id=self.display_id)
 
     def reopen(self) -> None:
         """New work in the same view (a pool's next call in the same cell)."""
@@ -200,7 +244,7 @@ class _Plotter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._pending: dict[int, tuple[W.Image, tuple[float, ...], str]] = {}
+        self._pending: dict[int, tuple[View, W.Image, tuple[float, ...], str]] = {}
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -211,9 +255,9 @@ class _Plotter:
                 )
                 self._thread.start()
 
-    def submit(self, img: W.Image, values: Any, title: str) -> None:
+    def submit(self, view: View, img: W.Image, values: Any, title: str) -> None:
         with self._lock:
-            self._pending[id(img)] = (img, tuple(values), title)
+            self._pending[id(img)] = (view, img, tuple(values), title)
         self.start()
         self._wake.set()
 
@@ -228,9 +272,11 @@ class _Plotter:
                 self._wake.clear()
                 jobs = list(self._pending.values())
                 self._pending.clear()
-            for img, values, title in jobs:
+            for view, img, values, title in jobs:
                 try:
-                    img.value = histogram_png(values, title)
+                    png = histogram_png(values, title)
+                    view.last_png = png
+                    img.value = png
                     img.layout.display = ""
                 except Exception:
                     log.exception("suitkaise_nb histogram failed")
@@ -252,9 +298,9 @@ def _hist_widget() -> W.Image:
     return W.Image(format="png", layout=W.Layout(display="none", max_width="420px"))
 
 
-def _set_plot(img: W.Image, values: Any, title: str) -> None:
+def _set_plot(view: View, img: W.Image, values: Any, title: str) -> None:
     if len(values) >= 2:
-        _plotter.submit(img, values, title)
+        _plotter.submit(view, img, values, title)
 
 
 class ProcessView(View):
@@ -298,6 +344,9 @@ class ProcessView(View):
         self._snap = snap
         return R.process_html(snap), R.process_text(snap)
 
+    def histogram(self) -> tuple[Any, str] | None:
+        return self._snap.run_recent, "__run__ durations"
+
     def update_widgets(self, html: str, plot_ok: bool) -> None:
         self.html.value = html
         ended = self.is_finished()
@@ -307,7 +356,7 @@ class ProcessView(View):
         if plot_ok and len(snap.run_recent) != self.plotted_count:
             self.plotted_count = len(snap.run_recent)
             self.last_plot = time.monotonic()
-            _set_plot(self.hist, snap.run_recent, "__run__ durations")
+            _set_plot(self, self.hist, snap.run_recent, "__run__ durations")
 
 
 class PoolView(View):
@@ -349,14 +398,19 @@ class PoolView(View):
         self._snap = snap
         return R.pool_html(snap), R.pool_text(snap)
 
+    def histogram(self) -> tuple[Any, str] | None:
+        return self._snap.durations, "per-item durations"
+
     def update_widgets(self, html: str, plot_ok: bool) -> None:
         self.html.value = html
         self.cancel_btn.disabled = not self._snap.running
+        # a closed pool has nothing to cancel: no button at all (not a faded one)
+        self.cancel_btn.layout.display = "" if self.model.state == "open" else "none"
         durations = self._snap.durations
         if plot_ok and len(durations) != self.plotted_count:
             self.plotted_count = len(durations)
             self.last_plot = time.monotonic()
-            _set_plot(self.hist, durations, "per-item durations")
+            _set_plot(self, self.hist, durations, "per-item durations")
 
 
 class TimerView(View):
@@ -380,12 +434,15 @@ class TimerView(View):
         self._snap = snap
         return R.timer_html(snap), R.timer_text(snap)
 
+    def histogram(self) -> tuple[Any, str] | None:
+        return self._snap.recent, self.name or "durations"
+
     def update_widgets(self, html: str, plot_ok: bool) -> None:
         self.html.value = html
         if plot_ok and self._snap.count != self.plotted_count:
             self.plotted_count = self._snap.count
             self.last_plot = time.monotonic()
-            _set_plot(self.hist, self._snap.recent, self.name or "durations")
+            _set_plot(self, self.hist, self._snap.recent, self.name or "durations")
 
 
 class ShareView(View):
@@ -435,8 +492,9 @@ class Dashboard(View):
         """The whole dashboard as HTML/text: what a saved notebook shows without widgets."""
         procs, pools, shares, timers = self.bridge.inventory()
         head = (
-            f"<b>suitkaise_nb dashboard</b> · {len(procs)} processes · {len(pools)} pools · "
-            f"{len(shares)} shares · {len(timers)} timers"
+            f"<b>suitkaise_nb dashboard</b> · {R.plural(len(procs), 'process')} · "
+            f"{R.plural(len(pools), 'pool')} · {R.plural(len(shares), 'share')} · "
+            f"{R.plural(len(timers), 'timer')}"
         )
         parts = [head]
         text = [head.replace("<b>", "").replace("</b>", "")]
@@ -460,8 +518,9 @@ class Dashboard(View):
         """In the widget the processes have their own rows (with buttons): pools and shares."""
         procs, pools, shares, timers = self.bridge.inventory()
         parts = [
-            f"<b>suitkaise_nb dashboard</b> · {len(procs)} processes · {len(pools)} pools · "
-            f"{len(shares)} shares · {len(timers)} timers"
+            f"<b>suitkaise_nb dashboard</b> · {R.plural(len(procs), 'process')} · "
+            f"{R.plural(len(pools), 'pool')} · {R.plural(len(shares), 'share')} · "
+            f"{R.plural(len(timers), 'timer')}"
         ]
         parts += [R.pool_html(pool_snapshot(m)) for m in pools]
         parts += [R.share_html(share_snapshot(m)) for m in shares]
@@ -474,6 +533,7 @@ class Dashboard(View):
         if ids != self._row_ids:
             rows = []
             self._row_html = {}
+            self._row_buttons: dict[int, tuple[W.Button, W.Button]] = {}
             for m in procs:
                 h = W.HTML()
                 self._row_html[m.id] = h
@@ -485,13 +545,18 @@ class Dashboard(View):
                 if proc is not None:
                     stop.on_click(lambda _b, p=proc: p.stop())
                     kill.on_click(lambda _b, p=proc: p.kill())
-                stop.disabled = kill.disabled = proc is None or m.state.ended
+                self._row_buttons[m.id] = (stop, kill)
                 rows.append(W.HBox([h, stop, kill]))
             self.rows.children = rows
             self._row_ids = ids
         for m in procs:
             snap = process_snapshot(m, self.bridge.logs.get(m.id))
             self._row_html[m.id].value = R.process_html(snap, with_log=False)
+            stop, kill = self._row_buttons[m.id]
+            gone = m.handle_ref is None or m.handle_ref() is None
+            ended = bool(m.state.ended)  # buttons never offer what can no longer happen
+            stop.disabled = gone or ended or str(m.state) == "stopping"
+            kill.disabled = gone or ended
         if timers:
             snaps = [timer_snapshot(t, name) for name, t in sorted(timers.items())]
             self.timers_html.value = "<b>timers</b>" + R.table(

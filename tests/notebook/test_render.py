@@ -45,14 +45,13 @@ def test_process_snapshot_and_render_a_finished_process():
     log = ProcessLog(keep=3)
     for i in range(5):
         log.add_message(1_700_000_000 + i, "from_child", {"i": i, "blob": "x" * 500})
-    log.add_output("stdout", "hello <b>world</b>\n")
     snap = process_snapshot(p.model, log)
     assert snap.state == "finished" and snap.run == 5 and snap.runs == 5
     assert snap.dropped == 2 and len(snap.messages) == 3
     assert all(len(r) < 200 for _, _, r in snap.messages)  # reprs are cut
     html = R.process_html(snap)
     assert "run 5/5" in html and "finished" in html and "messages: 5" in html
-    assert "&lt;b&gt;world" in html  # output is escaped
+    assert "sknb-output" not in html  # the child's output is in its cell, not repeated here
     assert "result: <code>&#x27;done&#x27;</code>" in html
     text = R.process_text(snap)
     assert text.startswith("Chatty [finished]") and "result: 'done'" in text
