@@ -345,6 +345,7 @@ class HandshakeError(ConnectionError):
 
 # -- rebuilding exceptions raised in other processes ----------------------------------------------
 
+
 class _ShortRepr(reprlib.Repr):
     """``reprlib`` with Python's own order: dict keys as inserted, sets as iterated
     (``reprlib`` sorts them, which shows a dict in an order its program never made)."""

@@ -204,6 +204,40 @@ def _fresh_reducers() -> dict[type, Any]:
 _dill_cls: dict[bool, Any] = {}
 
 
+def _code_globals(func: Any, recurse: bool = True) -> list[str]:
+    """The global names ``func``'s code (and every code object nested in it) refers to.
+
+    Same answer as ``dill.detect.nestedglobals``, which finds them by swapping the
+    process-wide ``sys.stdout`` for a ``StringIO`` and parsing ``dis.dis`` output: text that
+    another thread prints meanwhile (the cell printing while ``.background()`` ships its
+    class) lands in that ``StringIO`` and is lost. ``dis.dis`` disassembles nested code
+    objects whatever ``recurse`` says, so this walks them all too.
+    """
+    import dis
+
+    from dill.detect import code as code_of
+
+    first = code_of(func)
+    if first is None:
+        return []
+    names: set[str] = set()
+    todo = [first]
+    while todo:
+        co = todo.pop()
+        for ins in dis.get_instructions(co):
+            if "_GLOBAL" in ins.opname and isinstance(ins.argval, str):
+                names.add(ins.argval)
+        todo.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
+    return list(names)
+
+
+def _quiet_dill_globals() -> None:
+    """Make dill find a function's globals without touching ``sys.stdout`` (see above)."""
+    import dill.detect
+
+    dill.detect.nestedglobals = _code_globals
+
+
 def _dill_pickler_class(strict: bool = False) -> Any:
     """dill's Pickler, minus its habit of reopening files, and with threading primitives
     shipped fresh (``strict``: refused, for a Share: a copied lock guards nothing)."""
@@ -223,6 +257,7 @@ def _dill_pickler_class(strict: bool = False) -> Any:
 
             return save
 
+        _quiet_dill_globals()
         dispatch = dict(dill.Pickler.dispatch)
         for cls, kind in _refused_types().items():
             if strict or kind != "lock":

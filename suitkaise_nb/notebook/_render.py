@@ -302,8 +302,7 @@ def share_html(s: ShareSnap) -> str:
 
 def share_text(s: ShareSnap) -> str:
     lines = [
-        f"Share [{s.state}] {plural(s.ops, 'operation')}, "
-        f"{plural(len(s.attributes), 'attribute')}"
+        f"Share [{s.state}] {plural(s.ops, 'operation')}, {plural(len(s.attributes), 'attribute')}"
     ]
     lines += [f"  {n} ({t}) = {r}" for n, t, r, _ in s.attributes]
     return "\n".join(lines)

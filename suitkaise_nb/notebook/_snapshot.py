@@ -74,7 +74,6 @@ class ProcessLog:
             self.dropped += 1
 
 
-
 @dataclass(frozen=True)
 class ProcessSnap:
     id: int

@@ -4,6 +4,8 @@ every line (issue 18, point 12): the seed's "Background execution with future" e
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -66,7 +68,9 @@ EXPECTED = [
 ]
 
 
-def test_every_line_arrives_in_200_runs(tmp_path):
+def test_every_line_arrives_in_200_runs_under_load(tmp_path):
+    # load: two processes that burn a CPU each (this machine has two), for the whole run
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
     fe = FrontEnd(tmp_path)
     try:
         fe.run(f"import sys; sys.path.insert(0, {ROOT!r})\nimport suitkaise_nb")
@@ -82,3 +86,6 @@ def test_every_line_arrives_in_200_runs(tmp_path):
         assert not bad, f"{len(bad)} of 200 cells lost or reordered lines: {bad[:3]}"
     finally:
         fe.close()
+        for hog in hogs:
+            hog.kill()
+            hog.wait(10)
