@@ -1,7 +1,8 @@
 """The notebook layer's state in this kernel, and what shows objects as views.
 
-``connect()`` runs when suitkaise_nb is imported inside a kernel: it subscribes the output
-router (child output lands in the starting cell) and, when ipywidgets is installed, the view
+``connect()`` runs when suitkaise_nb is imported inside a kernel: it keeps the kernel's status
+"busy" while a cell runs (``_status``), subscribes the output router (child output lands in the
+starting cell) and, when ipywidgets is installed, the view
 bridge and the display formatters (one :class:`ViewKind` per type of object). ``_extension``
 adds the magics on ``%load_ext suitkaise_nb``; the magics reach the bridge here.
 """
@@ -46,7 +47,9 @@ def connect() -> None:
         return
     from .. import events
     from ._output import OutputRouter
+    from ._status import BusyWhileRunning
 
+    state["status"] = BusyWhileRunning(shell)
     router = OutputRouter(shell)
     events.subscribe(router)
     state["router"] = router
@@ -262,6 +265,9 @@ def disconnect() -> None:
     if b is not None:
         events.unsubscribe(b)
         b.close()
+    status = state.pop("status", None)
+    if status is not None:
+        status.close()
     rewriter = state.pop("rewriter", None)
     if rewriter in _errors.TRACEBACK_REWRITERS:
         _errors.TRACEBACK_REWRITERS.remove(rewriter)

@@ -303,6 +303,29 @@ def _set_plot(view: View, img: W.Image, values: Any, title: str) -> None:
         _plotter.submit(view, img, values, title)
 
 
+def _frontend_route(_data: Any, default: str | None) -> str | None:
+    return default
+
+
+def _button(**kw: Any) -> W.Button:
+    """A button whose clicks run where the front-end sends them.
+
+    JupyterLab 4 and Notebook 7 send widget messages on a kernel subshell when the kernel has
+    them (ipykernel 7), so that a click runs on that subshell's thread while a cell blocks. But
+    ipykernel sends a comm's incoming messages to the subshell of the request that last
+    published on it (for widgets whose replies a waiting loop expects): our buttons are built
+    and updated under the cell's request, on the main shell, so a Stop or Cancel clicked during
+    ``map``, ``run()`` or ``result()`` waited for the cell to end. Stop, Kill and Cancel are
+    safe on any thread and nothing waits for a reply to them, so their clicks go where the
+    front-end sent them (the main shell when there is no subshell, as before).
+    """
+    button = W.Button(**kw)
+    comm = getattr(button, "comm", None)
+    if comm is not None and hasattr(comm, "_reply_subshell_for"):
+        comm._reply_subshell_for = _frontend_route  # noqa: SLF001  (ipykernel 7)
+    return button
+
+
 class ProcessView(View):
     title = "process"
     lazy = True
@@ -316,8 +339,8 @@ class ProcessView(View):
     def build(self) -> W.Widget:
         self.html = W.HTML()
         self.hist = _hist_widget()
-        self.stop_btn = W.Button(description="Stop", icon="stop", layout=W.Layout(width="90px"))
-        self.kill_btn = W.Button(
+        self.stop_btn = _button(description="Stop", icon="stop", layout=W.Layout(width="90px"))
+        self.kill_btn = _button(
             description="Kill", icon="times", button_style="danger", layout=W.Layout(width="90px")
         )
         self.stop_btn.on_click(lambda _b: self._act("stop"))
@@ -371,7 +394,7 @@ class PoolView(View):
     def build(self) -> W.Widget:
         self.html = W.HTML()
         self.hist = _hist_widget()
-        self.cancel_btn = W.Button(
+        self.cancel_btn = _button(
             description="Cancel", icon="ban", button_style="warning", layout=W.Layout(width="100px")
         )
         self.cancel_btn.on_click(lambda _b: self._cancel())
@@ -538,8 +561,8 @@ class Dashboard(View):
                 h = W.HTML()
                 self._row_html[m.id] = h
                 proc = m.handle_ref() if m.handle_ref is not None else None
-                stop = W.Button(description="Stop", layout=W.Layout(width="70px"))
-                kill = W.Button(
+                stop = _button(description="Stop", layout=W.Layout(width="70px"))
+                kill = _button(
                     description="Kill", button_style="danger", layout=W.Layout(width="70px")
                 )
                 if proc is not None:

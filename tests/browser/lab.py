@@ -9,7 +9,10 @@ second opinion on the kernel's status.
 
 from __future__ import annotations
 
+import json
+import re
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +46,22 @@ READ_JS = r"""
         buttons,
       };
     });
+    const buttons = (v) => [...v.querySelectorAll('button')]
+      .filter((b) => b.offsetParent !== null)
+      .map((b) => ({ text: txt(b), disabled: b.disabled }));
     const pools = [...cell.querySelectorAll('.sknb-pool-view')].map((v) => ({
       progress: txt(v.querySelector('.sknb-pool-progress')),
       state: txt(v.querySelector('.sknb-state')),
+      text: txt(v),
       images: [...v.querySelectorAll('img')].filter((im) =>
         /^(data|blob):/.test(im.getAttribute('src') || '') && im.offsetParent !== null).length,
+      buttons: buttons(v),
+    }));
+    // the dashboard: one row (a box with Stop and Kill) per process
+    const dashboards = [...cell.querySelectorAll('.sknb-dashboard')].map((v) => ({
+      text: txt(v),
+      rows: [...v.querySelectorAll('.widget-hbox')].filter((r) => r.querySelector('button'))
+        .map((r) => ({ text: txt(r), buttons: buttons(r) })),
     }));
     return {
       index: i,
@@ -55,6 +69,7 @@ READ_JS = r"""
       text: txt(cell.querySelector('.jp-Cell-outputWrapper')) || '',
       procs,
       pools,
+      dashboards,
     };
   });
   const ind = panel.querySelector('.jp-Notebook-ExecutionIndicator');
@@ -63,7 +78,11 @@ READ_JS = r"""
     const w = window.jupyterapp.shell.currentWidget;
     kernel = w.sessionContext.session.kernel.status;
   } catch (e) { kernel = null; }
-  return { cells: out, indicator: ind ? ind.getAttribute('data-status') : null, kernel };
+  // JupyterLab's status bar item "Python 3 (ipykernel) | Busy" (Notebook 7 has none)
+  const item = [...document.querySelectorAll('#jp-main-statusbar .jp-StatusBar-TextItem')]
+    .map((e) => txt(e)).find((t) => t && t.includes(' | '));
+  const statusbar = item ? item.split(' | ').pop() : null;
+  return { cells: out, indicator: ind ? ind.getAttribute('data-status') : null, kernel, statusbar };
 }
 """
 
@@ -90,6 +109,11 @@ def running(state: dict[str, Any]) -> bool:
 
 def idle(state: dict[str, Any]) -> bool:
     return state["kernel"] == "idle" and state["indicator"] in (None, "idle")
+
+
+def notebook7_url(server: Any, notebook: str) -> str:
+    """The same notebook in Notebook 7 (served by the same server as JupyterLab)."""
+    return f"{server.url}/notebooks/{notebook}?token={server.token}"
 
 
 def open_notebook(page: Any, url: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -141,3 +165,35 @@ def done(state: dict[str, Any]) -> bool:
         and idle(state)
         and all(c["prompt"] and c["prompt"] not in ("[ ]:", "[]:") for c in state["cells"])
     )
+
+
+def number(pattern: str, text: str | None) -> int | None:
+    """The integer of ``pattern``'s first group in ``text``, or None."""
+    m = re.search(pattern, text or "")
+    return int(m.group(1)) if m else None
+
+
+def shutdown_kernels(server: Any) -> None:
+    """Shut every kernel of the server down through its REST API (as Kernel ▸ Shut Down)."""
+    headers = {"Authorization": f"token {server.token}"}
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{server.url}/api/kernels", headers=headers), timeout=10
+    ) as r:
+        kernels = json.load(r)
+    for k in kernels:
+        req = urllib.request.Request(
+            f"{server.url}/api/kernels/{k['id']}", method="DELETE", headers=headers
+        )
+        urllib.request.urlopen(req, timeout=30).close()
+
+
+def cell(page: Any, index: int) -> Any:
+    """A locator for the ``index``-th code cell of the notebook on screen."""
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell.jp-CodeCell").nth(index)
+
+
+def click_button(page: Any, index: int, view: str, label: str) -> None:
+    """Click the button labelled ``label`` in the first ``view`` (CSS class) of cell ``index``."""
+    # the accessible name also holds the icon's glyph: match the text instead
+    pattern = re.compile(rf"^\s*{re.escape(label)}\s*$")
+    cell(page, index).locator(f"{view} button", has_text=pattern).first.click()

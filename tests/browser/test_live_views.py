@@ -12,13 +12,11 @@ the pool mid-run one, copied there when missing or when ``SKNB_UPDATE_DOCS_IMG=1
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -89,25 +87,6 @@ forever.start()
 """
 
 
-def _num(pattern: str, text: str | None) -> int | None:
-    m = re.search(pattern, text or "")
-    return int(m.group(1)) if m else None
-
-
-def _shutdown_kernels(server: LabServer) -> None:
-    """Shut every kernel of the server down through its REST API (as Kernel ▸ Shut Down)."""
-    headers = {"Authorization": f"token {server.token}"}
-    with urllib.request.urlopen(
-        urllib.request.Request(f"{server.url}/api/kernels", headers=headers), timeout=10
-    ) as r:
-        kernels = json.load(r)
-    for k in kernels:
-        req = urllib.request.Request(
-            f"{server.url}/api/kernels/{k['id']}", method="DELETE", headers=headers
-        )
-        urllib.request.urlopen(req, timeout=30).close()
-
-
 def _fail(msg: str, state: dict[str, Any], server: LabServer) -> None:
     pytest.fail(f"{msg}\npage: {state}\njupyterlab/kernel log tail:\n{server.log_tail()}")
 
@@ -146,13 +125,13 @@ def test_process_and_pool_views_live_then_final(
                     f"{time.monotonic() - t0:.2f} {c1['prompt']} {v['progress']} {v['log']}"
                 )
             if "[*]" in (c1["prompt"] or "") and c1["procs"]:
-                run = _num(r"run (\d+)/50", c1["procs"][0]["progress"])
+                run = lab.number(r"run (\d+)/50", c1["procs"][0]["progress"])
                 if run is not None and 0 < run < 50:
                     mid_counts.add(run)
             if proc_mid is None and "[*]" in (c1["prompt"] or "") and c1["procs"]:
                 v = c1["procs"][0]
-                run = _num(r"run (\d+)/50", v["progress"])
-                msgs = _num(r"messages: (\d+)", v["log"])
+                run = lab.number(r"run (\d+)/50", v["progress"])
+                msgs = lab.number(r"messages: (\d+)", v["log"])
                 if run is not None and 0 < run < 50 and msgs is not None and msgs >= 1:
                     page.screenshot(path=str(artifacts / "process-mid-run.png"))
                     proc_mid = {"run": run, "messages": msgs, "view": v}
@@ -163,7 +142,7 @@ def test_process_and_pool_views_live_then_final(
                 and c2["pools"]
             ):
                 lab.scroll_into_view(page, ".sknb-pool-view")  # as a person would follow it
-                d = _num(r"^(\d+)/40", c2["pools"][0]["progress"])
+                d = lab.number(r"^(\d+)/40", c2["pools"][0]["progress"])
                 if d is not None and 0 < d < 40:
                     page.screenshot(path=str(artifacts / "pool-mid-run.png"))
                     pool_mid = {"done": d, "view": c2["pools"][0]}
@@ -233,7 +212,7 @@ def test_process_and_pool_views_live_then_final(
         )
     finally:
         page.screenshot(path=str(artifacts / "live-last.png"))
-        _shutdown_kernels(lab_server)
+        lab.shutdown_kernels(lab_server)
 
 
 @pytest.mark.timeout(240)
@@ -250,7 +229,7 @@ def test_stop_button_finishes_endless_process(
             lambda s: (
                 lab.done(s)
                 and bool(s["cells"][0]["procs"])
-                and (_num(r"run (\d+)", s["cells"][0]["procs"][0]["progress"]) or 0) >= 3
+                and (lab.number(r"run (\d+)", s["cells"][0]["procs"][0]["progress"]) or 0) >= 3
                 and s["cells"][0]["procs"][0]["state"] == "running"
             ),
             60,
@@ -278,9 +257,9 @@ def test_stop_button_finishes_endless_process(
         v = state["cells"][0]["procs"][0]
         assert v["state"] == "finished", v
         # the view's final count is the one the child reported in __onfinish__
-        runs = _num(r"stopped cleanly after (\d+) runs", state["cells"][0]["text"])
+        runs = lab.number(r"stopped cleanly after (\d+) runs", state["cells"][0]["text"])
         assert v["progress"] == f"run {runs}", (v, state["cells"][0]["text"])
         assert all(b["disabled"] for b in v["buttons"]), v
         assert lab.done(state), state
     finally:
-        _shutdown_kernels(lab_server)
+        lab.shutdown_kernels(lab_server)

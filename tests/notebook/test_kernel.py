@@ -110,7 +110,9 @@ def test_magics_in_a_kernel(tmp_path):
     )
     result = outputs(nb, 1, "execute_result")
     assert result and result[0].data["text/plain"] == "6"
-    assert stdout(nb, 3).strip() == "True finished"
+    said, waited = stdout(nb, 3).strip().splitlines()
+    assert said.startswith("stopping w (w, pid ") and "it ends after its current section" in said
+    assert waited == "True finished"
     bye = "".join(o.data.get("text/plain", "") for o in outputs(nb, 2, "display_data"))
     bye += stdout(nb, 2) + stdout(nb, 3)
     assert "bye from onfinish" in bye

@@ -81,10 +81,18 @@ class FrontEnd:
 
     def run(self, code: str, timeout: float = 60) -> int:
         """Run one cell to its end (its idle status, then its reply); its index."""
-        msg_id = self.kc.execute(code)
-        index = len(self.sources)
+        return self.finish(self.submit(code), timeout)
+
+    def submit(self, code: str) -> str:
+        """Send one cell to the kernel without waiting; its request's msg_id."""
+        msg_id: str = self.kc.execute(code)
+        self.cell_of[msg_id] = len(self.sources)
         self.sources.append(code)
-        self.cell_of[msg_id] = index
+        return msg_id
+
+    def finish(self, msg_id: str, timeout: float = 60) -> int:
+        """Wait for a submitted cell's end (its idle status, then its reply); its index."""
+        index = self.cell_of[msg_id]
         if not self._drain(time.monotonic() + timeout, idle_for=msg_id):
             raise TimeoutError(f"cell {index} did not go idle within {timeout} s")
         reply = self.kc.get_shell_msg(timeout=timeout)

@@ -1,10 +1,11 @@
 """What a person sees in the notebook, rebuilt from every output message as a front-end does
-(``frontend.FrontEnd``): issue 18, points 1-8 and 11."""
+(``frontend.FrontEnd``): issue 18, points 1-9 and 11."""
 
 from __future__ import annotations
 
 import re
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,28 @@ def test_skstop_says_what_it_stopped_and_the_view_agrees_with_the_result(fe):
     runs = int(fe.stdout(k).strip())
     (view,) = views(fe, i, "process")
     assert f"run {runs}/400" in view, (runs, view)
+
+
+def test_the_kernel_says_busy_again_after_another_thread_answers_during_a_cell(fe):
+    """Point 9 without a browser: a request answered on another thread while a cell blocks
+    (here on the control channel; JupyterLab's widget subshell does the same) ends with
+    ``idle``, which front-ends show as the kernel's status. The kernel then says ``busy`` again
+    under the cell, before the cell's own ``idle``."""
+    msg_id = fe.submit(
+        "import time\nfrom suitkaise_nb.processing import Pool\n"
+        "with Pool(workers=1) as p:\n    p.map(time.sleep, [1.5])"
+    )
+    time.sleep(0.7)
+    ctl = fe.kc.session.msg("kernel_info_request")
+    fe.kc.control_channel.send(ctl)
+    fe.finish(msg_id, 60)
+    statuses = [
+        (m["parent_header"].get("msg_id"), m["content"]["execution_state"])
+        for m in fe.messages
+        if m["msg_type"] == "status"
+    ]
+    answered = statuses.index((ctl["header"]["msg_id"], "idle"))
+    ended = statuses.index((msg_id, "idle"))
+    assert answered < ended, statuses
+    assert (msg_id, "busy") in statuses[answered + 1 : ended], statuses
+    assert (msg_id, "busy") not in statuses[ended:], statuses
