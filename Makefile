@@ -11,6 +11,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PYTEST_ARGS ?=
+DEMO_OUT ?= notebooks/executed
 
 .PHONY: lab demo docs test lint format system-deps bench clean
 
@@ -32,15 +33,15 @@ lab: $(VENV)/.lab
 	$(VENV)/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 demo: $(VENV)/.lab
-	mkdir -p notebooks/executed
+	mkdir -p $(DEMO_OUT)
 	$(VENV)/bin/jupyter nbconvert --to notebook --execute notebooks/quickstart.ipynb \
-		--output-dir notebooks/executed --output quickstart.ipynb
+		--output-dir $(DEMO_OUT) --output quickstart.ipynb
 	# the HTML drops the saved widget state, so the views render as their static HTML (no CDN)
-	$(VENV)/bin/jupyter nbconvert --to html notebooks/executed/quickstart.ipynb \
+	$(VENV)/bin/jupyter nbconvert --to html $(DEMO_OUT)/quickstart.ipynb \
 		--ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_cell_metadata=False \
-		--output-dir notebooks/executed
-	@echo "executed notebook: notebooks/executed/quickstart.ipynb"
-	@echo "HTML export:       notebooks/executed/quickstart.html"
+		--output-dir $(DEMO_OUT)
+	@echo "executed notebook: $(DEMO_OUT)/quickstart.ipynb"
+	@echo "HTML export:       $(DEMO_OUT)/quickstart.html"
 
 $(VENV)/.docs: pyproject.toml | $(PY)
 	$(PIP) install -q -e '.[docs]'

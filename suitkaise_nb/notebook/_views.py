@@ -22,7 +22,7 @@ import ipywidgets as W
 from IPython.display import display, update_display
 
 from . import _render as R
-from ._plots import histogram_png, warm_up
+from ._plots import histogram_png, histogram_svg, warm_up
 from ._snapshot import (
     ProcessLog,
     pool_snapshot,
@@ -72,7 +72,6 @@ class View:
         self.cell: str | None = None  # the cell (and its parent message) it is displayed in
         self.parent: Any = None
         self.widget: W.Widget | None = None
-        self.last_png: bytes | None = None  # the histogram last drawn (for the static HTML)
         self.published_html: str | None = None  # the HTML the notebook file holds now
         # one refresh at a time (display thread, a cell's end on the main thread): a slower
         # refresh must not overwrite a newer one with an older rendering
@@ -118,25 +117,20 @@ class View:
             with self.widget.hold_sync():
                 self.update_widgets(html, plot_ok)
 
-    def static_html(self, draw: bool = False) -> tuple[str, str]:
+    def static_html(self) -> tuple[str, str]:
         """The HTML a notebook file keeps (where no widget manager runs): the rendering, and
-        the histogram as an image (drawn now when ``draw`` and none was drawn yet)."""
+        the histogram of the same moment as an image (SVG: no matplotlib, ~0.1 ms)."""
         html, text = self.render()
-        png = self.last_png
         hist = self.histogram()
-        if png is None and draw and hist is not None and len(hist[0]) >= 2:
-            try:
-                png = self.last_png = histogram_png(hist[0], hist[1])
-            except Exception:
-                log.exception("suitkaise_nb histogram failed")
-        if png is not None and hist is not None:
-            src = base64.b64encode(png).decode("ascii")
+        if hist is not None and len(hist[0]) >= 2:
+            svg = histogram_svg(hist[0], hist[1]).encode()
+            src = base64.b64encode(svg).decode("ascii")
             alt = html_lib.escape(hist[1], quote=True)
-            html += f'<img class="sknb-hist" alt="{alt}" src="data:image/png;base64,{src}">'
+            html += f'<img class="sknb-hist" alt="{alt}" src="data:image/svg+xml;base64,{src}">'
         return html, text
 
-    def bundle(self, widget: bool = True, draw: bool = False) -> dict[str, Any]:
-        html, text = self.static_html(draw)
+    def bundle(self, widget: bool = True) -> dict[str, Any]:
+        html, text = self.static_html()
         self.published_html = html
         out: dict[str, Any] = {"text/html": html, "text/plain": text}
         if widget and self.widget is not None:
@@ -191,10 +185,7 @@ class View:
         included."""
         if self.state is ViewState.SHOWN:
             self.state = ViewState.FINAL
-            # a histogram is drawn for work that ran long enough to get widgets (not for
-            # every short process: a plot costs ~0.1 s, matplotlib's import seconds)
-            draw = self.widget is not None
-            update_display(self.bundle(draw=draw), raw=True, display_id=self.display_id)
+            update_display(self.bundle(), raw=True, display_id=self.display_id)
 
     def publish_current(self) -> None:
         """Bring the HTML the notebook file keeps up to the view's present state (at a cell's
@@ -205,7 +196,7 @@ class View:
         with self._refresh_lock:
             if self.widget is not None:
                 self.refresh()
-            html, _ = self.static_html(draw=self.widget is not None)
+            html, _ = self.static_html()
             if html == self.published_html:
                 return
         update_display(self.bundle(), raw=True, display_id=self.display_id)
@@ -244,7 +235,7 @@ class _Plotter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._pending: dict[int, tuple[View, W.Image, tuple[float, ...], str]] = {}
+        self._pending: dict[int, tuple[W.Image, tuple[float, ...], str]] = {}
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -255,9 +246,9 @@ class _Plotter:
                 )
                 self._thread.start()
 
-    def submit(self, view: View, img: W.Image, values: Any, title: str) -> None:
+    def submit(self, img: W.Image, values: Any, title: str) -> None:
         with self._lock:
-            self._pending[id(img)] = (view, img, tuple(values), title)
+            self._pending[id(img)] = (img, tuple(values), title)
         self.start()
         self._wake.set()
 
@@ -272,11 +263,9 @@ class _Plotter:
                 self._wake.clear()
                 jobs = list(self._pending.values())
                 self._pending.clear()
-            for view, img, values, title in jobs:
+            for img, values, title in jobs:
                 try:
-                    png = histogram_png(values, title)
-                    view.last_png = png
-                    img.value = png
+                    img.value = histogram_png(values, title)
                     img.layout.display = ""
                 except Exception:
                     log.exception("suitkaise_nb histogram failed")
@@ -298,9 +287,9 @@ def _hist_widget() -> W.Image:
     return W.Image(format="png", layout=W.Layout(display="none", max_width="420px"))
 
 
-def _set_plot(view: View, img: W.Image, values: Any, title: str) -> None:
+def _set_plot(img: W.Image, values: Any, title: str) -> None:
     if len(values) >= 2:
-        _plotter.submit(view, img, values, title)
+        _plotter.submit(img, values, title)
 
 
 def _frontend_route(_data: Any, default: str | None) -> str | None:
@@ -379,7 +368,7 @@ class ProcessView(View):
         if plot_ok and len(snap.run_recent) != self.plotted_count:
             self.plotted_count = len(snap.run_recent)
             self.last_plot = time.monotonic()
-            _set_plot(self, self.hist, snap.run_recent, "__run__ durations")
+            _set_plot(self.hist, snap.run_recent, "__run__ durations")
 
 
 class PoolView(View):
@@ -433,7 +422,7 @@ class PoolView(View):
         if plot_ok and len(durations) != self.plotted_count:
             self.plotted_count = len(durations)
             self.last_plot = time.monotonic()
-            _set_plot(self, self.hist, durations, "per-item durations")
+            _set_plot(self.hist, durations, "per-item durations")
 
 
 class TimerView(View):
@@ -465,7 +454,7 @@ class TimerView(View):
         if plot_ok and self._snap.count != self.plotted_count:
             self.plotted_count = self._snap.count
             self.last_plot = time.monotonic()
-            _set_plot(self, self.hist, self._snap.recent, self.name or "durations")
+            _set_plot(self.hist, self._snap.recent, self.name or "durations")
 
 
 class ShareView(View):
@@ -535,7 +524,7 @@ class Dashboard(View):
             snaps = [timer_snapshot(t, name) for name, t in sorted(timers.items())]
             parts.append(R.table(R.TIMER_HEADER, R.timer_rows(snaps), "sknb-timers"))
             text.extend(R.timer_text(t) for t in snaps)
-        return "".join(parts), "\n".join(text)
+        return '<div class="sknb-dashboard">' + "".join(parts) + "</div>", "\n".join(text)
 
     def _live_header(self) -> str:
         """In the widget the processes have their own rows (with buttons): pools and shares."""

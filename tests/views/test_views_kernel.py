@@ -197,7 +197,7 @@ def test_exports_keep_the_latest_state_of_every_view(fe):
     fe.settle()
     (tview,) = views(fe, i, "timer")
     assert re.search(r">150<", tview), tview  # the count a later cell reached
-    assert 'class="sknb-hist"' in tview and "data:image/png;base64," in tview
+    assert 'class="sknb-hist"' in tview and "data:image/svg+xml;base64," in tview
     k = cell(
         fe,
         """
