@@ -12,6 +12,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 PYTEST_ARGS ?=
 DEMO_OUT ?= notebooks/executed
+LAB_ARGS ?=
 
 .PHONY: lab demo docs test lint format system-deps bench clean
 
@@ -30,7 +31,7 @@ $(VENV)/.test: pyproject.toml | $(PY)
 # as root (containers, CI-like machines) JupyterLab needs --allow-root; it prints the URL to open
 lab: $(VENV)/.lab
 	@echo "starting JupyterLab on notebooks/ (open the http://127.0.0.1:... URL it prints below)"
-	$(VENV)/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+	$(VENV)/bin/jupyter lab notebooks/ $$( [ "$$(id -u)" = 0 ] && echo --allow-root ) $(LAB_ARGS)
 
 demo: $(VENV)/.lab
 	mkdir -p $(DEMO_OUT)

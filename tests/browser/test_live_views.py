@@ -1,4 +1,5 @@
-"""What a person sees in JupyterLab: the live process and pool views, checked in Chromium.
+"""What a person sees in JupyterLab and Notebook 7: the live process and pool views, checked
+in Chromium.
 
 Issue 6 "Must show": while the cell still runs the process view counts runs (strictly between
 0 and 50) and logs the child's messages, and the pool view's progress moves (strictly between
@@ -92,14 +93,20 @@ def _fail(msg: str, state: dict[str, Any], server: LabServer) -> None:
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.parametrize("front_end", ["jupyterlab", "notebook7"])
 def test_process_and_pool_views_live_then_final(
-    lab_server: LabServer, page: Any, artifacts: Path
+    front_end: str, lab_server: LabServer, page: Any, artifacts: Path
 ) -> None:
-    lab.write_notebook(lab_server.root / "live.ipynb", [SETUP, PROCESS_CELL, POOL_CELL])
+    name = f"live-{front_end}.ipynb"
+    lab.write_notebook(lab_server.root / name, [SETUP, PROCESS_CELL, POOL_CELL])
+    lab_ui = front_end == "jupyterlab"
     t0 = time.monotonic()
     try:
-        lab.open_notebook(page, lab_server.lab_url("live.ipynb"))
-        lab.hide_left_sidebar(page)  # a wider notebook for the screenshots
+        lab.open_notebook(
+            page, lab_server.lab_url(name) if lab_ui else lab.notebook7_url(lab_server, name)
+        )
+        if lab_ui:
+            lab.hide_left_sidebar(page)  # a wider notebook for the screenshots
         t_open = time.monotonic() - t0
         lab.run_all(page)
 
@@ -133,7 +140,7 @@ def test_process_and_pool_views_live_then_final(
                 run = lab.number(r"run (\d+)/50", v["progress"])
                 msgs = lab.number(r"messages: (\d+)", v["log"])
                 if run is not None and 0 < run < 50 and msgs is not None and msgs >= 1:
-                    page.screenshot(path=str(artifacts / "process-mid-run.png"))
+                    page.screenshot(path=str(artifacts / f"{front_end}-process-mid-run.png"))
                     proc_mid = {"run": run, "messages": msgs, "view": v}
             if (
                 pool_mid is None
@@ -144,7 +151,7 @@ def test_process_and_pool_views_live_then_final(
                 lab.scroll_into_view(page, ".sknb-pool-view")  # as a person would follow it
                 d = lab.number(r"^(\d+)/40", c2["pools"][0]["progress"])
                 if d is not None and 0 < d < 40:
-                    page.screenshot(path=str(artifacts / "pool-mid-run.png"))
+                    page.screenshot(path=str(artifacts / f"{front_end}-pool-mid-run.png"))
                     pool_mid = {"done": d, "view": c2["pools"][0]}
             time.sleep(0.05)
         t_run = time.monotonic() - t0 - t_open
@@ -201,17 +208,17 @@ def test_process_and_pool_views_live_then_final(
         assert pv["images"] >= 1, f"no histogram image in the pool view: {pv}"
         assert f"sum of squares: {sum(i * i for i in range(40))}" in c2["text"], c2["text"]
 
-        page.screenshot(path=str(artifacts / "live-final.png"))
-        if os.environ.get(UPDATE_DOCS_VAR) == "1" or not DOCS_SHOT.exists():
+        page.screenshot(path=str(artifacts / f"{front_end}-live-final.png"))
+        if lab_ui and (os.environ.get(UPDATE_DOCS_VAR) == "1" or not DOCS_SHOT.exists()):
             DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(artifacts / "pool-mid-run.png", DOCS_SHOT)
+            shutil.copyfile(artifacts / f"{front_end}-pool-mid-run.png", DOCS_SHOT)
         print(
             f"open {t_open:.1f} s, run {t_run:.1f} s; mid-run process {proc_mid['run']}/50 "
             f"({proc_mid['messages']} messages; counts seen {sorted(mid_counts)}), "
             f"pool {pool_mid['done']}/40"
         )
     finally:
-        page.screenshot(path=str(artifacts / "live-last.png"))
+        page.screenshot(path=str(artifacts / f"{front_end}-live-last.png"))
         lab.shutdown_kernels(lab_server)
 
 
